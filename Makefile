@@ -1,0 +1,30 @@
+# The two set-up commands of the README: `make demo` (the main job) and `make test` (the whole test
+# suite). Both create .venv, install torch==2.13.0 there when torch is missing, build and install
+# mcwes, then run. Nothing needs to be installed by hand first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=3" "cmake>=3.24" ninja
+
+.PHONY: demo test install venv bench clean
+
+venv:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "torch==2.13.0"
+	$(PIP) install -q $(BUILD_DEPS)
+
+install: venv
+	$(PIP) install --no-build-isolation ".[test]"
+
+demo: install
+	$(VENV)/bin/mcwes demo
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-profile=ci tests
+
+bench: install
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build dist *.egg-info

@@ -1,0 +1,50 @@
+// bindings.cpp — the Python module mcwes._C: one m.def per (op, device), the view type, and what
+// build_info() reports. Every kernel runs with the GIL released.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "mcwes/ops.h"
+
+namespace py = pybind11;
+
+#define MCWES_DEF(m, fn) m.def(#fn, &mcwes::fn, py::call_guard<py::gil_scoped_release>())
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "mcwes compiled kernels (torch-free; called through mcwes.ops)";
+
+  py::class_<mcwes::View>(m, "View")
+      .def(py::init<uintptr_t, int, std::vector<int64_t>, std::vector<int64_t>, int>(), py::arg("ptr"),
+           py::arg("dtype"), py::arg("sizes"), py::arg("strides"), py::arg("device"));
+
+  MCWES_DEF(m, topk_pool_fwd_cpu);
+  MCWES_DEF(m, topk_pool_bwd_cpu);
+
+  py::dict info;
+  info["version"] = MCWES_VERSION;
+  info["build_type"] = MCWES_BUILD_TYPE;
+  info["compiler"] = MCWES_CXX_COMPILER;
+#if defined(MCWES_OPENMP)
+  info["openmp"] = true;
+#else
+  info["openmp"] = false;
+#endif
+#if defined(MCWES_SANITIZE)
+  info["sanitize"] = MCWES_SANITIZE;
+#else
+  info["sanitize"] = "";
+#endif
+#if defined(MCWES_WITH_CUDA)
+  info["cuda"] = true;
+  info["cuda_architectures"] = MCWES_CUDA_ARCHS;
+  info["cuda_compiler_version"] = MCWES_CUDA_COMPILER_VERSION;
+  MCWES_DEF(m, cuda_device_count);
+  MCWES_DEF(m, cuda_runtime_info);
+  MCWES_DEF(m, topk_pool_fwd_cuda);
+  MCWES_DEF(m, topk_pool_bwd_cuda);
+#else
+  info["cuda"] = false;
+  info["cuda_architectures"] = "";
+  info["cuda_compiler_version"] = "";
+#endif
+  m.attr("BUILD") = info;
+}

@@ -1,0 +1,136 @@
+// CPU driver of topk_pool: one task per (video, class), each a partial selection (nth_element)
+// over that column's valid steps. See mcwes/kernels/topk_pool.h for the semantics.
+#include <algorithm>
+#include <vector>
+
+#include "mcwes/kernels/topk_pool.h"
+#include "mcwes/ops.h"
+#include "parallel.h"
+
+namespace mcwes {
+
+void topk_pool_check(const View& x, const View& k, const View& lengths, const View& out, const View& mask) {
+  const char* op = "topk_pool";
+  check_float_view(x, op, "x", 3);
+  const int64_t B = x.size(0), C = x.size(2);
+  MCWES_CHECK(k.ndim() == 1 || k.ndim() == 2, "mcwes.topk_pool: expected k to have shape [C] or [B, C], got ",
+              k.ndim(), " dimensions");
+  MCWES_CHECK(k.dtype == DType::i64, "mcwes.topk_pool: expected k to have dtype int64, got ", dtype_name(k.dtype));
+  if (k.ndim() == 1) {
+    check_size(k, op, "k", 0, C);
+  } else {
+    check_size(k, op, "k", 0, B);
+    check_size(k, op, "k", 1, C);
+  }
+  check_view(lengths, op, "lengths", 1, DType::i64);
+  check_size(lengths, op, "lengths", 0, B);
+  check_view(out, op, "out", 2, x.dtype);
+  check_size(out, op, "out", 0, B);
+  check_size(out, op, "out", 1, C);
+  check_view(mask, op, "mask", 3, DType::b8);
+  for (int d = 0; d < 3; ++d) check_size(mask, op, "mask", d, x.size(d));
+  for (const View* v : {&k, &lengths, &out, &mask}) check_same_device(x, *v, op, "every tensor");
+}
+
+namespace {
+
+// Reads k and lengths on the host and rejects values the kernel cannot use.
+void check_values(const View& x, const View& k, const View& lengths) {
+  const int64_t B = x.size(0), T = x.size(1), C = x.size(2);
+  const auto len = lengths.s1<const int64_t>();
+  for (int64_t b = 0; b < B; ++b)
+    MCWES_CHECK(len(b) >= 0 && len(b) <= T, "mcwes.topk_pool: expected lengths to lie in [0, ", T, "], got ", len(b),
+                " for video ", b);
+  const int64_t rows = k.ndim() == 2 ? B : 1;
+  for (int64_t b = 0; b < rows; ++b)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t kv = k.ndim() == 2 ? k.s2<const int64_t>()(b, c) : k.s1<const int64_t>()(c);
+      MCWES_CHECK(kv >= 1, "mcwes.topk_pool: expected every k to be >= 1, got ", kv);
+    }
+}
+
+
+template <typename T>
+struct Entry {
+  T v;
+  int64_t t;
+};
+
+template <typename T>
+void fwd_impl(const View& x, const View& k, const View& lengths, const View& out, const View& mask, int nt) {
+  const int64_t B = x.size(0), T_ = x.size(1), C = x.size(2);
+  const auto xs = x.s3<const T>();
+  const auto len = lengths.s1<const int64_t>();
+  const auto kt = topk_pool::k_table(k);
+  const bool per_video = k.ndim() == 2;
+  const auto o = out.s2<T>();
+  const auto m = mask.s3<uint8_t>();
+  parallel_for(B * C, nt, T_ * 8, [&](int64_t task) {
+    const int64_t b = task / C, c = task % C;
+    const int64_t L = len(b);
+    const int64_t ke = topk_pool::effective_k(topk_pool::k_of(kt, per_video, b, c), L);
+    for (int64_t t = 0; t < T_; ++t) m(b, t, c) = 0;
+    if (ke == 0) {
+      o(b, c) = T(0);
+      return;
+    }
+    thread_local std::vector<Entry<T>> buf;
+    buf.resize(static_cast<size_t>(L));
+    for (int64_t t = 0; t < L; ++t) buf[static_cast<size_t>(t)] = {xs(b, t, c), t};
+    auto cmp = [](const Entry<T>& a, const Entry<T>& e) { return topk_pool::before(a.v, a.t, e.v, e.t); };
+    if (ke < L) std::nth_element(buf.begin(), buf.begin() + (ke - 1), buf.end(), cmp);
+    double acc = 0.0;
+    for (int64_t i = 0; i < ke; ++i) {
+      acc += static_cast<double>(buf[static_cast<size_t>(i)].v);
+      m(b, buf[static_cast<size_t>(i)].t, c) = 1;
+    }
+    o(b, c) = static_cast<T>(acc / static_cast<double>(ke));
+  });
+}
+
+template <typename T>
+void bwd_impl(const View& g, const View& mask, const View& k, const View& lengths, const View& gx, int nt) {
+  const int64_t B = gx.size(0), T_ = gx.size(1), C = gx.size(2);
+  const auto gs = g.s2<const T>();
+  const auto m = mask.s3<const uint8_t>();
+  const auto len = lengths.s1<const int64_t>();
+  const auto kt = topk_pool::k_table(k);
+  const bool per_video = k.ndim() == 2;
+  const auto out = gx.s3<T>();
+  parallel_for(B, nt, T_ * C, [&](int64_t b) {
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t ke = topk_pool::effective_k(topk_pool::k_of(kt, per_video, b, c), len(b));
+      const T gv = gs(b, c);
+      for (int64_t t = 0; t < T_; ++t) out(b, t, c) = topk_pool::backward_value<T>(m(b, t, c) != 0, gv, ke);
+    }
+  });
+}
+
+}  // namespace
+
+void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const View& out, const View& mask,
+                       int num_threads) {
+  topk_pool_check(x, k, lengths, out, mask);
+  MCWES_CHECK(x.device == -1, "mcwes.topk_pool: expected CPU tensors for the CPU kernel, got device ", x.device);
+  check_values(x, k, lengths);
+  if (x.numel() == 0 && out.numel() == 0) return;
+  dispatch_float(x.dtype, "topk_pool", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    fwd_impl<T>(x, k, lengths, out, mask, num_threads);
+  });
+}
+
+void topk_pool_bwd_cpu(const View& grad_out, const View& mask, const View& k, const View& lengths,
+                       const View& grad_x, int num_threads) {
+  topk_pool_check(grad_x, k, lengths, grad_out, mask);
+  MCWES_CHECK(grad_x.device == -1, "mcwes.topk_pool: expected CPU tensors for the CPU kernel, got device ",
+              grad_x.device);
+  check_values(grad_x, k, lengths);
+  if (grad_x.numel() == 0) return;
+  dispatch_float(grad_x.dtype, "topk_pool", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    bwd_impl<T>(grad_out, mask, k, lengths, grad_x, num_threads);
+  });
+}
+
+}  // namespace mcwes

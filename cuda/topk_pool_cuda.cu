@@ -1,0 +1,105 @@
+// CUDA driver of topk_pool: one block per (video, class). Each thread ranks its time steps against
+// every valid step of the column (tiles in shared memory): selected iff rank < k_eff. O(L^2 / threads)
+// per block, which is cheap at spotting lengths (L <= a few thousand) and needs no sort buffer.
+// See mcwes/kernels/topk_pool.h for the semantics.
+#include "cuda_common.cuh"
+#include "mcwes/kernels/topk_pool.h"
+#include "mcwes/ops.h"
+
+namespace mcwes {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTile = 1024;
+
+template <typename T>
+__global__ void topk_pool_fwd_kernel(Strided3<const T> x, Strided2<const int64_t> k, bool k_per_video,
+                                     Strided1<const int64_t> lengths, int64_t T_, int64_t C, Strided2<T> out,
+                                     Strided3<uint8_t> mask) {
+  __shared__ T tile[kTile];
+  __shared__ double partial[kThreads];
+  const int64_t b = blockIdx.x / C, c = blockIdx.x % C;
+  int64_t L = lengths(b);
+  L = L < 0 ? 0 : (L > T_ ? T_ : L);  // Python validated; clamp so a bad value cannot read outside
+  const int64_t ke = topk_pool::effective_k(topk_pool::k_of(k, k_per_video, b, c), L);
+  double acc = 0.0;
+  for (int64_t t0 = 0; t0 < T_; t0 += kThreads) {
+    const int64_t t = t0 + threadIdx.x;
+    const bool valid = t < L;
+    const T v = valid ? x(b, t, c) : T(0);
+    int64_t rank = 0;
+    for (int64_t u0 = 0; u0 < L && t0 < L; u0 += kTile) {
+      const int64_t n = (L - u0) < kTile ? (L - u0) : kTile;
+      __syncthreads();
+      for (int64_t i = threadIdx.x; i < n; i += kThreads) tile[i] = x(b, u0 + i, c);
+      __syncthreads();
+      if (valid && rank < ke)
+        for (int64_t i = 0; i < n; ++i) rank += topk_pool::before(tile[i], u0 + i, v, t) ? 1 : 0;
+    }
+    if (t < T_) {
+      const bool sel = valid && rank < ke;
+      mask(b, t, c) = sel ? 1 : 0;
+      if (sel) acc += static_cast<double>(v);
+    }
+  }
+  partial[threadIdx.x] = acc;
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out(b, c) = ke > 0 ? static_cast<T>(partial[0] / static_cast<double>(ke)) : T(0);
+}
+
+template <typename T>
+__global__ void topk_pool_bwd_kernel(Strided2<const T> g, Strided3<const uint8_t> mask, Strided2<const int64_t> k,
+                                     bool k_per_video, Strided1<const int64_t> lengths, int64_t B, int64_t T_,
+                                     int64_t C, Strided3<T> gx) {
+  const int64_t n = B * T_ * C;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t c = i % C, t = (i / C) % T_, b = i / (C * T_);
+    int64_t L = lengths(b);
+    L = L < 0 ? 0 : (L > T_ ? T_ : L);
+    const int64_t ke = topk_pool::effective_k(topk_pool::k_of(k, k_per_video, b, c), L);
+    gx(b, t, c) = topk_pool::backward_value<T>(mask(b, t, c) != 0, g(b, c), ke);
+  }
+}
+
+
+}  // namespace
+
+void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const View& out, const View& mask,
+                        uintptr_t stream) {
+  topk_pool_check(x, k, lengths, out, mask);
+  MCWES_CHECK(x.device >= 0, "mcwes.topk_pool: expected CUDA tensors for the CUDA kernel, got CPU tensors");
+  const int64_t B = x.size(0), T_ = x.size(1), C = x.size(2);
+  if (B * C == 0) return;
+  MCWES_CHECK(B * C <= 2147483647LL, "mcwes.topk_pool: expected B*C to fit a CUDA grid, got ", B * C);
+  DeviceGuard guard(x.device, "topk_pool");
+  dispatch_float(x.dtype, "topk_pool", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    topk_pool_fwd_kernel<T><<<static_cast<unsigned>(B * C), kThreads, 0, as_stream(stream)>>>(
+        x.s3<const T>(), topk_pool::k_table(k), k.ndim() == 2, lengths.s1<const int64_t>(), T_, C, out.s2<T>(),
+        mask.s3<uint8_t>());
+  });
+  MCWES_CUDA_CHECK_LAUNCH("topk_pool");
+}
+
+void topk_pool_bwd_cuda(const View& grad_out, const View& mask, const View& k, const View& lengths,
+                        const View& grad_x, uintptr_t stream) {
+  topk_pool_check(grad_x, k, lengths, grad_out, mask);
+  MCWES_CHECK(grad_x.device >= 0, "mcwes.topk_pool: expected CUDA tensors for the CUDA kernel, got CPU tensors");
+  const int64_t B = grad_x.size(0), T_ = grad_x.size(1), C = grad_x.size(2);
+  if (grad_x.numel() == 0) return;
+  DeviceGuard guard(grad_x.device, "topk_pool");
+  dispatch_float(grad_x.dtype, "topk_pool", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    topk_pool_bwd_kernel<T><<<grid_for(B * T_ * C, 256), 256, 0, as_stream(stream)>>>(
+        grad_out.s2<const T>(), mask.s3<const uint8_t>(), topk_pool::k_table(k), k.ndim() == 2, lengths.s1<const int64_t>(), B,
+        T_, C, grad_x.s3<T>());
+  });
+  MCWES_CUDA_CHECK_LAUNCH("topk_pool");
+}
+
+}  // namespace mcwes

@@ -1,0 +1,6 @@
+"""mcwes — MC-WES weakly-supervised facial micro- and macro-expression spotting."""
+from ._version import __version__
+from ._ext import build_info
+from . import ops, reference
+
+__all__ = ["__version__", "build_info", "ops", "reference"]

@@ -1,0 +1,123 @@
+"""What every op's Python layer shares: views for the compiled core, argument checks in the one error
+grammar (``mcwes.<op>: expected <arg> to <expectation>, got <actual>``), output allocation, and the
+device plumbing (threads, streams, CUDA availability)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .._ext import _C, cuda_compiled, gpu_count
+
+_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.int64: 2, torch.bool: 3, torch.int32: 4}
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+# Outputs are allocated uninitialised; with poisoning on (tests, MCWES_POISON=1) they are first filled
+# with NaN / -1 / True so a kernel that forgets to write an element is caught.
+_poison = os.environ.get("MCWES_POISON", "") not in ("", "0")
+
+
+def set_poison(enabled: bool) -> None:
+    """Fill every output with NaN/-1/True before the kernel writes it (a debugging aid)."""
+    global _poison
+    _poison = bool(enabled)
+
+
+def new_output(shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    out = torch.empty(tuple(shape), dtype=dtype, device=device)
+    if _poison and out.numel():
+        out.fill_(True if dtype == torch.bool else (float("nan") if dtype.is_floating_point else -1))
+    return out
+
+
+def view(t: torch.Tensor) -> Any:
+    """The plain (pointer, dtype, sizes, strides, device) view the compiled kernels take."""
+    device = -1 if t.device.type == "cpu" else int(t.device.index or 0)
+    return _C.View(t.data_ptr(), _DTYPE_CODES[t.dtype], list(t.shape), list(t.stride()), device)
+
+
+def num_threads() -> int:
+    """CPU kernels use as many threads as torch does (torch.set_num_threads applies to mcwes too)."""
+    return torch.get_num_threads()
+
+
+def cuda_stream(t: torch.Tensor) -> int:
+    return int(torch.cuda.current_stream(t.device).cuda_stream)
+
+
+def require_cuda(op: str) -> None:
+    """Raise a RuntimeError saying why a CUDA op cannot run: no CUDA build, or no usable GPU."""
+    if not cuda_compiled():
+        raise RuntimeError(
+            f"mcwes.{op}: got CUDA tensors, but this build of mcwes has no CUDA kernels (it was built "
+            "without a CUDA compiler); reinstall with nvcc on PATH (MCWES_CUDA=ON makes that required)"
+        )
+    if gpu_count() == 0:
+        raise RuntimeError(
+            f"mcwes.{op}: the CUDA kernels are built, but the CUDA runtime finds no usable GPU on this "
+            f"machine ({_C.cuda_runtime_info()})"
+        )
+
+
+def fail(op: str, arg: str, expectation: str, got: object, exc: type = ValueError) -> None:
+    raise exc(f"mcwes.{op}: expected {arg} to {expectation}, got {got}")
+
+
+def check_tensor(
+    op: str,
+    arg: str,
+    t: object,
+    *,
+    ndim: int | None = None,
+    dtypes: Sequence[torch.dtype] | None = None,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        fail(op, arg, "be a torch.Tensor", type(t).__name__, TypeError)
+    assert isinstance(t, torch.Tensor)
+    if ndim is not None and t.dim() != ndim:
+        fail(op, arg, f"have {ndim} dimensions", f"shape {tuple(t.shape)}")
+    if dtypes is not None and t.dtype not in dtypes:
+        names = " or ".join(str(d).replace("torch.", "") for d in dtypes)
+        fail(op, arg, f"have dtype {names}", str(t.dtype).replace("torch.", ""), TypeError)
+    if device is not None and t.device != device:
+        fail(op, arg, f"be on {device} like the other inputs", t.device)
+    return t
+
+
+def as_index_tensor(op: str, arg: str, value: object, device: torch.device) -> torch.Tensor:
+    """An int64 tensor on `device` from an int sequence, NumPy array or integer tensor."""
+    if isinstance(value, torch.Tensor):
+        if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
+            fail(op, arg, "hold integers", f"dtype {str(value.dtype).replace('torch.', '')}", TypeError)
+        return value.to(device=device, dtype=torch.int64)
+    try:
+        t = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        fail(op, arg, "be an integer sequence or tensor", type(value).__name__, TypeError)
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        fail(op, arg, "hold integers", f"dtype {str(t.dtype).replace('torch.', '')}", TypeError)
+    return t.to(device=device, dtype=torch.int64)
+
+
+def as_lengths(op: str, lengths: object, batch: int, steps: int, device: torch.device) -> torch.Tensor:
+    """`lengths` as int64[B] on `device`; None means every video fills all T steps.
+
+    Shapes are checked here; values (0 <= length <= T) are checked inside the op, where reading them
+    does not break torch.compile graphs.
+    """
+    if lengths is None:
+        return torch.full((batch,), steps, dtype=torch.int64, device=device)
+    t = as_index_tensor(op, "lengths", lengths, device)
+    if t.dim() != 1 or t.shape[0] != batch:
+        fail(op, "lengths", f"have shape [{batch}] (one length per video)", f"shape {tuple(t.shape)}")
+    return t
+
+
+def check_lengths_values(op: str, lengths: torch.Tensor, steps: int) -> None:
+    """Value check for device tensors (the CPU kernels check on the host themselves)."""
+    if lengths.numel() and bool(((lengths < 0) | (lengths > steps)).any()):
+        bad = lengths[(lengths < 0) | (lengths > steps)][0].item()
+        fail(op, "lengths", f"lie in [0, {steps}]", bad)

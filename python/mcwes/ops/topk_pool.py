@@ -1,0 +1,134 @@
+"""Class-wise top-K mean pooling (paper eqs. 7–8, SPEC §3 and §6).
+
+``topk_pool(x, k, lengths)`` turns a T-CAM ``x: [B, T, C]`` into video-level class scores ``[B, C]``:
+for every video b and class c, the mean of the ``k_eff = min(k, lengths[b])`` largest values of
+``x[b, :lengths[b], c]``. Order: larger first, NaN above every number (it propagates, like
+``torch.topk``), ties to the lower time index. A video of length 0 pools to 0 with zero gradient.
+The backward spreads ``grad_out / k_eff`` over the selected positions (deterministic).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .._ext import _C
+from . import _util
+
+OP = "topk_pool"
+
+__all__ = ["topk_pool", "topk_k"]
+
+
+def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: object = None) -> torch.Tensor:
+    """Mean of the k largest valid values of every (video, class) column.
+
+    Args:
+        x: ``[B, T, C]`` float32/float64 (any strides), CPU or CUDA.
+        k: one int for every class, ``[C]`` per class, or ``[B, C]`` per video and class; each >= 1.
+            Clamped to the video's length.
+        lengths: ``[B]`` valid lengths in ``[0, T]`` (None: all ``T``).
+
+    Returns:
+        ``[B, C]`` of x's dtype, differentiable with respect to ``x``.
+    """
+    _util.check_tensor(OP, "x", x, ndim=3, dtypes=_util.FLOAT_DTYPES)
+    B, T, C = x.shape
+    k_t = _as_k(k, B, C, x.device)
+    len_t = _util.as_lengths(OP, lengths, B, T, x.device)
+    out, _ = torch.ops.mcwes.topk_pool_fwd(x, k_t, len_t)
+    return out
+
+
+def topk_k(lengths: object, h: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """k per (video, class) from ratios (paper eq. 7): ``k = max(1, floor(length / h_c))``.
+
+    Args:
+        lengths: ``[B]`` valid lengths (int sequence or tensor).
+        h: ``[C]`` positive ratios, e.g. the presets' ``(7, 9, 5)``.
+
+    Returns:
+        int64 ``[B, C]`` on the device of ``lengths`` (CPU for sequences).
+    """
+    device = lengths.device if isinstance(lengths, torch.Tensor) else torch.device("cpu")
+    len_t = _util.as_index_tensor("topk_k", "lengths", lengths, device)
+    if len_t.dim() != 1:
+        _util.fail("topk_k", "lengths", "have shape [B]", f"shape {tuple(len_t.shape)}")
+    h_t = torch.as_tensor(h, dtype=torch.float64, device=device)
+    if h_t.dim() != 1 or h_t.numel() == 0:
+        _util.fail("topk_k", "h", "be a non-empty sequence of ratios", f"shape {tuple(h_t.shape)}")
+    if not bool(torch.isfinite(h_t).all()) or bool((h_t <= 0).any()):
+        _util.fail("topk_k", "h", "hold finite ratios > 0", h_t.tolist())
+    k = torch.floor(len_t.to(torch.float64).unsqueeze(1) / h_t.unsqueeze(0)).to(torch.int64)
+    return k.clamp_min(1)
+
+
+def _as_k(k: object, B: int, C: int, device: torch.device) -> torch.Tensor:
+    if isinstance(k, bool):
+        _util.fail(OP, "k", "be an int, [C] or [B, C] integers", "bool", TypeError)
+    if isinstance(k, int):
+        return torch.full((C,), k, dtype=torch.int64, device=device)
+    k_t = _util.as_index_tensor(OP, "k", k, device)
+    if tuple(k_t.shape) not in ((C,), (B, C)):
+        _util.fail(OP, "k", f"have shape [{C}] or [{B}, {C}]", f"shape {tuple(k_t.shape)}")
+    return k_t
+
+
+@torch.library.custom_op("mcwes::topk_pool_fwd", mutates_args=())
+def _topk_pool_fwd(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    B, T, C = x.shape
+    out = _util.new_output((B, C), x.dtype, x.device)
+    mask = _util.new_output((B, T, C), torch.bool, x.device)
+    if x.device.type == "cpu":
+        _C.topk_pool_fwd_cpu(_util.view(x), _util.view(k), _util.view(lengths), _util.view(out),
+                             _util.view(mask), _util.num_threads())
+    else:
+        _util.require_cuda(OP)
+        _check_device_values(k, lengths, T)
+        _C.topk_pool_fwd_cuda(_util.view(x), _util.view(k), _util.view(lengths), _util.view(out),
+                              _util.view(mask), _util.cuda_stream(x))
+    return out, mask
+
+
+@_topk_pool_fwd.register_fake
+def _(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    B, _, C = x.shape
+    return x.new_empty((B, C)), torch.empty_like(x, dtype=torch.bool)
+
+
+@torch.library.custom_op("mcwes::topk_pool_bwd", mutates_args=())
+def _topk_pool_bwd(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    grad_x = _util.new_output(mask.shape, grad_out.dtype, grad_out.device)
+    if grad_out.device.type == "cpu":
+        _C.topk_pool_bwd_cpu(_util.view(grad_out), _util.view(mask), _util.view(k), _util.view(lengths),
+                             _util.view(grad_x), _util.num_threads())
+    else:
+        _util.require_cuda(OP)
+        _C.topk_pool_bwd_cuda(_util.view(grad_out), _util.view(mask), _util.view(k), _util.view(lengths),
+                              _util.view(grad_x), _util.cuda_stream(grad_out))
+    return grad_x
+
+
+@_topk_pool_bwd.register_fake
+def _(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(mask, dtype=grad_out.dtype)
+
+
+def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+    _, k, lengths = inputs
+    _, mask = output
+    ctx.save_for_backward(mask, k, lengths)
+
+
+def _backward(ctx, grad_out, _grad_mask):  # type: ignore[no-untyped-def]
+    mask, k, lengths = ctx.saved_tensors
+    return torch.ops.mcwes.topk_pool_bwd(grad_out, mask, k, lengths), None, None
+
+
+_topk_pool_fwd.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _check_device_values(k: torch.Tensor, lengths: torch.Tensor, steps: int) -> None:
+    _util.check_lengths_values(OP, lengths, steps)
+    if k.numel() and bool((k < 1).any()):
+        _util.fail(OP, "k", "hold values >= 1", int(k.min().item()))
