@@ -1,0 +1,46 @@
+"""Shared test settings: Hypothesis profiles, the tolerance table, output poisoning, CUDA skipping."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+import mcwes
+from mcwes.ops import _util
+
+# dev: quick local runs; ci: what `make test` uses; edge: the sanitizer job (more, nastier cases).
+settings.register_profile("dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "edge", max_examples=300, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# One tolerance table keyed by dtype, used by every comparison against a float64 reference.
+TOL = {
+    torch.float32: dict(rtol=1e-5, atol=1e-5),
+    torch.float64: dict(rtol=1e-10, atol=1e-12),
+}
+
+GPU = mcwes.build_info()["gpu_usable"] and torch.cuda.is_available()
+requires_cuda = pytest.mark.skipif(not GPU, reason="needs a CUDA build of mcwes, a GPU and a CUDA build of torch")
+
+
+@pytest.fixture(autouse=True)
+def _poison_outputs():
+    """Every kernel output starts as NaN/-1/True, so an element a kernel forgets to write shows up."""
+    _util.set_poison(True)
+    yield
+    _util.set_poison(False)
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype | None = None, **kw) -> None:
+    tol = dict(TOL[dtype or actual.dtype])
+    tol.update(kw)
+    torch.testing.assert_close(actual.to(torch.float64), expected.to(torch.float64), equal_nan=True, **tol)
