@@ -2,5 +2,6 @@
 from ._version import __version__
 from ._ext import build_info
 from . import ops, reference
+from .config import Config
 
-__all__ = ["__version__", "build_info", "ops", "reference"]
+__all__ = ["__version__", "build_info", "ops", "reference", "Config"]
