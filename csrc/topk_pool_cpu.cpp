@@ -1,6 +1,7 @@
 // CPU driver of topk_pool: one task per (video, class), each a partial selection (nth_element)
 // over that column's valid steps. See mcwes/kernels/topk_pool.h for the semantics.
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "mcwes/kernels/topk_pool.h"
@@ -56,6 +57,50 @@ struct Entry {
   int64_t t;
 };
 
+// General path (a NaN among the valid steps): partial selection on (value, index) pairs with the
+// full order of topk_pool::before. Returns the sum of the selected values and marks them.
+template <typename T>
+double select_general(const Strided3<const T>& xs, const Strided3<uint8_t>& m, int64_t b, int64_t c, int64_t L,
+                      int64_t ke) {
+  thread_local std::vector<Entry<T>> buf;
+  buf.resize(static_cast<size_t>(L));
+  for (int64_t t = 0; t < L; ++t) buf[static_cast<size_t>(t)] = {xs(b, t, c), t};
+  auto cmp = [](const Entry<T>& a, const Entry<T>& e) { return topk_pool::before(a.v, a.t, e.v, e.t); };
+  if (ke < L) std::nth_element(buf.begin(), buf.begin() + (ke - 1), buf.end(), cmp);
+  double acc = 0.0;
+  for (int64_t i = 0; i < ke; ++i) {
+    acc += static_cast<double>(buf[static_cast<size_t>(i)].v);
+    m(b, buf[static_cast<size_t>(i)].t, c) = 1;
+  }
+  return acc;
+}
+
+// Fast path (no NaN): the k-th largest value by nth_element on the plain values (`vals`, reordered).
+// vals[0, ke) is then the multiset of the ke largest values, so their sum does not depend on which
+// of several equal values is taken; only the mask does: one branch-free pass takes everything above
+// the k-th value and the first (in time) of the values equal to it — the same set as the general order.
+template <typename T>
+double select_finite(const Strided3<const T>& xs, const Strided3<uint8_t>& m, int64_t b, int64_t c, int64_t L,
+                     int64_t ke, std::vector<T>& vals) {
+  if (ke < L) std::nth_element(vals.begin(), vals.begin() + (ke - 1), vals.end(), std::greater<T>());
+  const T kth = ke < L ? vals[static_cast<size_t>(ke - 1)] : *std::min_element(vals.begin(), vals.end());
+  double acc[4] = {0.0, 0.0, 0.0, 0.0};
+  int64_t above = 0;
+  for (int64_t i = 0; i < ke; ++i) {
+    const T v = vals[static_cast<size_t>(i)];
+    acc[i & 3] += static_cast<double>(v);
+    above += v > kth ? 1 : 0;
+  }
+  int64_t equal_left = ke - above;
+  for (int64_t t = 0; t < L; ++t) {
+    const T v = xs(b, t, c);
+    const int64_t take_equal = (v == kth) & (equal_left > 0);
+    equal_left -= take_equal;
+    m(b, t, c) = static_cast<uint8_t>((v > kth) | take_equal);
+  }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 template <typename T>
 void fwd_impl(const View& x, const View& k, const View& lengths, const View& out, const View& mask, int nt) {
   const int64_t B = x.size(0), T_ = x.size(1), C = x.size(2);
@@ -69,20 +114,25 @@ void fwd_impl(const View& x, const View& k, const View& lengths, const View& out
     const int64_t b = task / C, c = task % C;
     const int64_t L = len(b);
     const int64_t ke = topk_pool::effective_k(topk_pool::k_of(kt, per_video, b, c), L);
-    for (int64_t t = 0; t < T_; ++t) m(b, t, c) = 0;
+    for (int64_t t = L; t < T_; ++t) m(b, t, c) = 0;
     if (ke == 0) {
       o(b, c) = T(0);
       return;
     }
-    thread_local std::vector<Entry<T>> buf;
-    buf.resize(static_cast<size_t>(L));
-    for (int64_t t = 0; t < L; ++t) buf[static_cast<size_t>(t)] = {xs(b, t, c), t};
-    auto cmp = [](const Entry<T>& a, const Entry<T>& e) { return topk_pool::before(a.v, a.t, e.v, e.t); };
-    if (ke < L) std::nth_element(buf.begin(), buf.begin() + (ke - 1), buf.end(), cmp);
-    double acc = 0.0;
-    for (int64_t i = 0; i < ke; ++i) {
-      acc += static_cast<double>(buf[static_cast<size_t>(i)].v);
-      m(b, buf[static_cast<size_t>(i)].t, c) = 1;
+    thread_local std::vector<T> vals;
+    vals.resize(static_cast<size_t>(L));
+    bool has_nan = false;
+    for (int64_t t = 0; t < L; ++t) {
+      const T v = xs(b, t, c);
+      has_nan |= is_nan(v);
+      vals[static_cast<size_t>(t)] = v;
+    }
+    double acc;
+    if (has_nan) {
+      for (int64_t t = 0; t < L; ++t) m(b, t, c) = 0;
+      acc = select_general(xs, m, b, c, L, ke);
+    } else {
+      acc = select_finite(xs, m, b, c, L, ke, vals);
     }
     o(b, c) = static_cast<T>(acc / static_cast<double>(ke));
   });

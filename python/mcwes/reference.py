@@ -38,7 +38,7 @@ def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: S
             chosen = sorted(range(L), key=lambda t: _rank_key(values[t], t))[:k_eff]
             cols.append(x64[b, sorted(chosen), c].sum() / k_eff)
         rows.append(torch.stack(cols) if cols else x64.new_zeros((0,)))
-    return torch.stack(rows) if rows else x64.new_zeros((0, C))
+    return torch.stack(rows) if rows else x64.sum(dim=1)  # B = 0: [0, C], still on the graph
 
 
 def topk_k(lengths: Sequence[int], h: Sequence[float]) -> list[list[int]]:

@@ -34,8 +34,7 @@ def new_output(shape: Sequence[int], dtype: torch.dtype, device: torch.device) -
 
 def view(t: torch.Tensor) -> Any:
     """The plain (pointer, dtype, sizes, strides, device) view the compiled kernels take."""
-    device = -1 if t.device.type == "cpu" else int(t.device.index or 0)
-    return _C.View(t.data_ptr(), _DTYPE_CODES[t.dtype], list(t.shape), list(t.stride()), device)
+    return _C.View(t.data_ptr(), _DTYPE_CODES[t.dtype], t.shape, t.stride(), t.get_device())  # CPU: -1
 
 
 def num_threads() -> int:
@@ -59,6 +58,25 @@ def require_cuda(op: str) -> None:
             f"mcwes.{op}: the CUDA kernels are built, but the CUDA runtime finds no usable GPU on this "
             f"machine ({_C.cuda_runtime_info()})"
         )
+
+
+def eager_fast_path(*tensors: torch.Tensor) -> bool:
+    """True when an op may skip the torch.library dispatcher and run its autograd.Function directly.
+
+    The dispatcher round trip of a Python custom op costs tens of microseconds, more than the kernels
+    themselves at spotting sizes. Plain eager calls therefore take a direct path; whenever anything
+    could need the registered op (torch.compile/export tracing, FakeTensors and other subclasses,
+    functorch transforms, dispatch or function modes such as profilers and FLOP counters) the call goes
+    through ``torch.ops.mcwes.*``. Both paths run the same implementation functions.
+    """
+    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0:
+        return False
+    if torch._C._is_torch_function_mode_enabled():
+        return False
+    for t in tensors:
+        if type(t) is not torch.Tensor or torch._C._functorch.is_functorch_wrapped_tensor(t):
+            return False
+    return True
 
 
 def fail(op: str, arg: str, expectation: str, got: object, exc: type = ValueError) -> None:
@@ -97,7 +115,7 @@ def as_index_tensor(op: str, arg: str, value: object, device: torch.device) -> t
         t = torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError):
         fail(op, arg, "be an integer sequence or tensor", type(value).__name__, TypeError)
-    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+    if t.numel() and (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool):
         fail(op, arg, "hold integers", f"dtype {str(t.dtype).replace('torch.', '')}", TypeError)
     return t.to(device=device, dtype=torch.int64)
 

@@ -36,6 +36,8 @@ def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: o
     B, T, C = x.shape
     k_t = _as_k(k, B, C, x.device)
     len_t = _util.as_lengths(OP, lengths, B, T, x.device)
+    if _util.eager_fast_path(x, k_t, len_t):
+        return _TopkPool.apply(x, k_t, len_t)
     out, _ = torch.ops.mcwes.topk_pool_fwd(x, k_t, len_t)
     return out
 
@@ -74,8 +76,7 @@ def _as_k(k: object, B: int, C: int, device: torch.device) -> torch.Tensor:
     return k_t
 
 
-@torch.library.custom_op("mcwes::topk_pool_fwd", mutates_args=())
-def _topk_pool_fwd(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _fwd(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     B, T, C = x.shape
     out = _util.new_output((B, C), x.dtype, x.device)
     mask = _util.new_output((B, T, C), torch.bool, x.device)
@@ -90,14 +91,7 @@ def _topk_pool_fwd(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> t
     return out, mask
 
 
-@_topk_pool_fwd.register_fake
-def _(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    B, _, C = x.shape
-    return x.new_empty((B, C)), torch.empty_like(x, dtype=torch.bool)
-
-
-@torch.library.custom_op("mcwes::topk_pool_bwd", mutates_args=())
-def _topk_pool_bwd(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def _bwd(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     grad_x = _util.new_output(mask.shape, grad_out.dtype, grad_out.device)
     if grad_out.device.type == "cpu":
         _C.topk_pool_bwd_cpu(_util.view(grad_out), _util.view(mask), _util.view(k), _util.view(lengths),
@@ -109,6 +103,35 @@ def _topk_pool_bwd(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, 
     return grad_x
 
 
+class _TopkPool(torch.autograd.Function):
+    """The eager direct path (see _util.eager_fast_path); same functions as the registered op."""
+
+    @staticmethod
+    def forward(ctx, x, k, lengths):  # type: ignore[no-untyped-def, override]
+        out, mask = _fwd(x, k, lengths)
+        ctx.save_for_backward(mask, k, lengths)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[no-untyped-def, override]
+        mask, k, lengths = ctx.saved_tensors
+        return _bwd(grad_out, mask, k, lengths), None, None
+
+
+@torch.library.custom_op("mcwes::topk_pool_fwd", mutates_args=())
+def _topk_pool_fwd(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return _fwd(x, k, lengths)
+
+
+@_topk_pool_fwd.register_fake
+def _(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    B, _, C = x.shape
+    return x.new_empty((B, C)), torch.empty_like(x, dtype=torch.bool)
+
+
+@torch.library.custom_op("mcwes::topk_pool_bwd", mutates_args=())
+def _topk_pool_bwd(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return _bwd(grad_out, mask, k, lengths)
 @_topk_pool_bwd.register_fake
 def _(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(mask, dtype=grad_out.dtype)
