@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+CXX ?= c++
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=3" "cmake>=3.24" ninja
 
-.PHONY: demo test install venv bench clean
+.PHONY: demo test test-unit test-sanitize install venv bench clean
 
 venv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,8 +21,15 @@ install: venv
 demo: install
 	$(VENV)/bin/mcwes demo
 
-test: install
+test: test-unit test-sanitize
+
+test-unit: install
 	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-profile=ci tests
+
+# The kernel tests again, against a copy of the extension built with ASan + UBSan, with the Hypothesis
+# profile that favours edge cases (tools/run_sanitized_tests.sh).
+test-sanitize: install
+	PY=$(PY) CXX=$(CXX) tools/run_sanitized_tests.sh
 
 bench: install
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

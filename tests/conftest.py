@@ -32,6 +32,28 @@ GPU = mcwes.build_info()["gpu_usable"] and torch.cuda.is_available()
 requires_cuda = pytest.mark.skipif(not GPU, reason="needs a CUDA build of mcwes, a GPU and a CUDA build of torch")
 
 
+KERNEL_TEST_FILES = {f"test_{name}.py" for name in mcwes.ops.__all__} | {"test_kernels_edge.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the kernel tests (test_<op>.py for every op in mcwes.ops) so the sanitizer job can select
+    them, and the torch.compile tests, which it leaves out (inductor's compiler runs under LD_PRELOAD)."""
+    for item in items:
+        if item.path.name in KERNEL_TEST_FILES:
+            item.add_marker(pytest.mark.kernel)
+        if "compile" in item.name:
+            item.add_marker(pytest.mark.compile)
+
+
+def pytest_sessionstart(session):
+    expected = os.environ.get("MCWES_EXPECT_SANITIZE")
+    if expected and mcwes.build_info()["sanitize"] != expected:
+        raise pytest.UsageError(
+            f"MCWES_EXPECT_SANITIZE={expected}, but the imported mcwes ({mcwes.__file__}) was built with "
+            f"sanitize={mcwes.build_info()['sanitize']!r}"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _poison_outputs():
     """Every kernel output starts as NaN/-1/True, so an element a kernel forgets to write shows up."""
