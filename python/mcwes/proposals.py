@@ -259,9 +259,3 @@ def _parse_int(value: Any, where: str, op: str) -> int:
         _fail(op, where, "be an integer frame index", repr(value))
     return int(number)
 
-
-def as_sequence(proposals: Sequence[Proposal] | Any) -> Sequence[Proposal]:
-    """``proposals`` as a sequence of :class:`Proposal` (a DataFrame is converted)."""
-    if hasattr(proposals, "to_dict") and hasattr(proposals, "columns"):
-        return proposals_from_dataframe(proposals)
-    return list(proposals)
