@@ -294,3 +294,41 @@ def test_bad_inputs_name_the_problem():
 
 def test_exported_from_package():
     assert mcwes.evaluate is evaluate and mcwes.Proposal is Proposal and mcwes.EvaluationResult is EvaluationResult
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def test_evaluate_command_prints_table_and_writes_json(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from mcwes.cli import main
+
+    monkeypatch.setitem(sys.modules, "mcwes.data", None)  # the plain-CSV fallback
+    ann = tmp_path / "ann.csv"
+    ann.write_text("video,subject,onset,offset,type\nv1,s1,10,19,ME\nv1,s1,100,199,MaE\nv2,s2,50,59,ME\n")
+    preds = tmp_path / "preds.csv"
+    mcwes.proposals.write_proposals_csv(preds, [P("v1", 10, 19, 0.9), P("v1", 300, 399, 0.4, model_label="MaE")])
+    out = tmp_path / "m" / "metrics.json"
+    assert main(["evaluate", "--predictions", str(preds), "--annotations", str(ann), "--fps", "30",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "F1-ME(p)" in text and "convention:" in text
+    data = json.loads(out.read_text())
+    assert data["counts"]["ME"] == {"tp": 1, "fp": 0, "fn": 1, "precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3)}
+    assert data["counts"]["MaE"]["fp"] == 1 and data["counts"]["MaE"]["fn"] == 1
+
+
+def test_evaluate_command_reports_bad_csv(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from mcwes.cli import main
+
+    monkeypatch.setitem(sys.modules, "mcwes.data", None)
+    ann = tmp_path / "ann.csv"
+    ann.write_text("video,subject,onset,offset,type\nv1,s1,10,19,ME\n")
+    preds = tmp_path / "preds.csv"
+    preds.write_text("video,onset,offset,score\nv1,10,19,high\n")
+    assert main(["evaluate", "--predictions", str(preds), "--annotations", str(ann)]) == 1
+    assert "preds.csv line 2 score" in capsys.readouterr().err
