@@ -5,3 +5,7 @@ from . import ops, reference
 from .config import Config
 
 __all__ = ["__version__", "build_info", "ops", "reference", "Config"]
+from .proposals import Proposal
+from .metrics import EvaluationResult, evaluate
+
+__all__ += ["Proposal", "EvaluationResult", "evaluate"]

@@ -1,0 +1,83 @@
+"""``mcwes evaluate``: score a predictions CSV against annotations, print the paper's table, write JSON."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="MEGC evaluation of spotted intervals (F1-ME, P/R/F1, AP/mAP)",
+        description="Evaluate a predictions CSV (video,onset,offset,score[,label,model_label]; 0-based "
+                    "inclusive frames) against an annotation file (CAS(ME)^2/SAMM-LV/CAS(ME)^3 sheets or a "
+                    "plain CSV video,subject,onset,offset,type).",
+    )
+    p.add_argument("--predictions", required=True, type=Path, help="predictions CSV")
+    p.add_argument("--annotations", required=True, type=Path, help="annotation file")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frames per second (default: from the annotation format, else 30)")
+    p.add_argument("--matching", choices=("megc", "one_to_one"), default="megc",
+                   help="megc: the organisers' counting (default); one_to_one: greedy by score")
+    p.add_argument("--score-threshold", type=float, default=None,
+                   help="drop predictions scoring below this first (default: keep all)")
+    p.add_argument("--no-ap", action="store_true", help="skip AP/mAP")
+    p.add_argument("--out", type=Path, default=None, help="write the metrics as JSON here")
+    p.set_defaults(func=run)
+
+
+def _load_ground_truth(path: Path, fps: float | None) -> tuple[Any, float | None]:
+    """Ground truth as a table (video, onset, offset, type; 0-based inclusive) and the fps it implies.
+
+    Uses ``mcwes.data.read_annotations`` when available; otherwise reads a plain CSV
+    ``video,subject,onset,offset,type`` (already 0-based) with pandas.
+    """
+    try:
+        from ..data import read_annotations
+    except ImportError:
+        read_annotations = None
+    if read_annotations is not None:
+        table, report = read_annotations(path, format="auto", fps=fps, offset_policy="lgsnet")
+        if report:
+            log.info("%s", report)
+        return table, getattr(report, "fps", None)
+    return _read_plain_csv(path), None
+
+
+def _read_plain_csv(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.exists():
+        raise FileNotFoundError(f"mcwes evaluate: no annotation file {path}")
+    try:
+        table = pd.read_csv(path, dtype={"video": str, "subject": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"mcwes evaluate: expected {path} to be a CSV video,subject,onset,offset,type, got {exc}") from None
+    missing = [c for c in ("video", "onset", "offset", "type") if c not in table.columns]
+    if missing:
+        raise ValueError(f"mcwes evaluate: expected {path} to have columns video,subject,onset,offset,type, "
+                         f"got {list(table.columns)}")
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..metrics import evaluate
+    from ..proposals import read_proposals_csv
+
+    ground_truth, implied_fps = _load_ground_truth(args.annotations, args.fps)
+    fps = args.fps or implied_fps or 30.0
+    if args.fps is None and implied_fps is None:
+        log.info("no --fps given and none implied by the annotations: using 30")
+    predictions = read_proposals_csv(args.predictions, fps=fps)
+    result = evaluate(predictions, ground_truth, fps=fps, matching=args.matching,
+                      score_threshold=args.score_threshold, ap=not args.no_ap)
+    print(result.table())
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        result.to_json(args.out)
+        log.info("wrote %s", args.out)
+    return 0
