@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Literal
@@ -186,10 +187,24 @@ def _detect_format(path: Path) -> str:
                      f"(sheets {sheets}); pass format='casme2'|'samm_lv'|'casme3'|'csv'")
 
 
+def _engine(path: Path) -> str | None:
+    """pandas' engine: the default for .xlsx (openpyxl); for .xls, calamine when installed, else xlrd
+    (which pandas ≥ 3 deprecates, with a warning we silence: xlrd is what the package depends on)."""
+    if path.suffix.lower() != ".xls":
+        return None
+    try:
+        import python_calamine  # noqa: F401
+        return "calamine"
+    except ImportError:
+        return "xlrd"
+
+
 def _sheet_names(path: Path) -> list[str]:
     try:
-        with pd.ExcelFile(path) as xl:
-            return [str(s) for s in xl.sheet_names]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The xlrd engine is deprecated")
+            with pd.ExcelFile(path, engine=_engine(path)) as xl:
+                return [str(s) for s in xl.sheet_names]
     except Exception as exc:  # openpyxl/xlrd raise many types for a broken workbook
         raise ValueError(f"mcwes.data.read_annotations: cannot read workbook {path.name}: {exc}") from exc
 
@@ -197,7 +212,9 @@ def _sheet_names(path: Path) -> list[str]:
 def _read_sheet(path: Path, sheet: str) -> pd.DataFrame:
     """All cells of one sheet as objects, no header; index = spreadsheet row − 1 (blank rows kept)."""
     try:
-        return pd.read_excel(path, sheet_name=sheet, header=None, dtype=object)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The xlrd engine is deprecated")
+            return pd.read_excel(path, sheet_name=sheet, header=None, dtype=object, engine=_engine(path))
     except Exception as exc:
         raise ValueError(f"mcwes.data.read_annotations: cannot read sheet {sheet!r} of {path.name}: {exc}") from exc
 
