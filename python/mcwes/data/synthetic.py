@@ -135,8 +135,8 @@ class SynthParams:
     drift_seconds: float = 8.0
     drift_rank: int = 6
     subject_offset: float = 1.0
-    subject_style: float = 0.5
-    event_jitter: float = 0.3
+    subject_style: float = 0.3
+    event_jitter: float = 0.15
     directions_per_class: int = 3
 
     def __post_init__(self) -> None:
