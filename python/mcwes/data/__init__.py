@@ -1,0 +1,15 @@
+"""Data: feature readers, annotation readers, the spotting dataset, a synthetic benchmark and an
+energy-threshold baseline (SPEC §7)."""
+from .annotations import COLUMNS, AnnotationReport, ReportEntry, read_annotations, write_annotations_csv
+from .baseline import energy_baseline, energy_proposals, energy_scores
+from .dataset import (DATASET_INFO, Batch, DatasetInfo, LosoFold, SpottingDataset, VideoItem, collate,
+                      load_dataset)
+from .features import FeatureStore, MissingVideoError, open_features
+from . import synthetic
+
+__all__ = [
+    "COLUMNS", "DATASET_INFO", "AnnotationReport", "Batch", "DatasetInfo", "FeatureStore", "LosoFold",
+    "MissingVideoError", "ReportEntry", "SpottingDataset", "VideoItem", "collate", "energy_baseline",
+    "energy_proposals", "energy_scores", "load_dataset", "open_features", "read_annotations", "synthetic",
+    "write_annotations_csv",
+]
