@@ -1,10 +1,10 @@
 """mcwes — MC-WES weakly-supervised facial micro- and macro-expression spotting."""
 from ._version import __version__
 from ._ext import build_info
-from . import ops, reference
+from . import data, ops, reference
 from .config import Config
 
-__all__ = ["__version__", "build_info", "ops", "reference", "Config"]
+__all__ = ["__version__", "build_info", "data", "ops", "reference", "Config"]
 from .proposals import Proposal
 from .metrics import EvaluationResult, evaluate
 
