@@ -1,0 +1,171 @@
+"""Leave-one-subject-out evaluation (SPEC §5): one model per held-out subject, the predictions of all
+folds pooled and evaluated once.
+
+Each fold lives in ``<out>/folds/<subject>/`` (``checkpoint.pt``, ``metrics.jsonl``, ``predictions.csv``,
+``fold.json``). A fold whose ``fold.json`` exists is done and is not trained again, so an interrupted
+run resumes at the first unfinished fold (a fold interrupted mid-training resumes from its last
+checkpoint); ``folds=`` picks a subset of subjects so that folds can be spread over machines and their
+``predictions.csv`` merged with ``mcwes evaluate``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import pandas as pd
+
+from .config import Config
+from .inference import spot
+from .metrics import EvaluationResult, evaluate
+from .proposals import Proposals, read_proposals_csv, write_proposals_csv
+
+__all__ = ["loso", "LosoResult", "FoldResult", "train_and_spot"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FoldResult:
+    """One held-out subject: its predictions, its own metrics, where its files are."""
+
+    subject: str
+    predictions: Proposals
+    evaluation: EvaluationResult
+    directory: Path
+    seconds: float
+    reused: bool = False
+
+
+@dataclass
+class LosoResult:
+    """The pooled predictions of every fold and their single evaluation."""
+
+    predictions: Proposals
+    evaluation: EvaluationResult
+    folds: list[FoldResult] = field(default_factory=list)
+
+    def table(self) -> str:
+        return self.evaluation.table()
+
+
+def _training_items(dataset: Any) -> list:
+    from .train import VideoItem
+
+    return [VideoItem(item.features, item.labels, item.subject, item.video) for item in dataset]
+
+
+def train_and_spot(config: Config, train_set: Any, test_set: Any, directory: Union[str, Path, None] = None, *,
+                   device: Optional[str] = None, progress: bool = True, kernels: bool = True) -> tuple[Any, Proposals]:
+    """Train on ``train_set``, spot every video of ``test_set``; returns ``(model, predictions)``.
+
+    With a ``directory``, the run's checkpoint and metrics go there, and a checkpoint left by an
+    interrupted run is resumed instead of starting again.
+    """
+    from .train import Trainer
+
+    items = _training_items(train_set)
+    ckpt = Path(directory) / "checkpoint.pt" if directory is not None else None
+    if ckpt is not None and ckpt.exists():
+        trainer = Trainer.resume(ckpt, items, device=device, progress=progress)
+        log.info("resuming %s at iteration %d", ckpt, trainer.iteration)
+    else:
+        trainer = Trainer(config, items, device=device, out_dir=directory, progress=progress, kernels=kernels)
+    model = trainer.fit()
+    if directory is not None:
+        trainer.save()
+    return model, spot_dataset(model, test_set, config)
+
+
+def spot_dataset(model: Any, dataset: Any, config: Config) -> Proposals:
+    """Proposals for every video of a dataset, pooled into one list (one batched call per 64 videos)."""
+    videos = list(dataset)
+    pooled = Proposals()
+    for i in range(0, len(videos), 64):
+        chunk = videos[i : i + 64]
+        results = spot([v.features for v in chunk], model, fps=config.data.fps,
+                       snippet_frames=config.data.snippet_frames, n_frames=[int(v.n_frames) for v in chunk],
+                       names=[v.video for v in chunk])
+        for proposals in results:
+            pooled.extend(proposals)
+    return pooled
+
+
+def loso(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Optional[Sequence[str]] = None,
+         device: Optional[str] = None, progress: bool = True, kernels: bool = True) -> LosoResult:
+    """Leave-one-subject-out training, spotting and one pooled evaluation.
+
+    Args:
+        dataset: a :class:`mcwes.data.SpottingDataset`.
+        config: the run's configuration (``config.data`` must match the dataset's fps and snippet size).
+        out_dir: where the folds, the pooled ``predictions.csv`` and ``metrics.json`` go.
+        folds: subjects to hold out (default: every subject); pooled metrics cover these only.
+        device: torch device (default: CUDA when available).
+    """
+    subjects = dataset.subjects()
+    chosen = list(subjects if folds is None else folds)
+    unknown = sorted(set(chosen) - set(subjects))
+    if unknown:
+        raise ValueError(f"mcwes.loso: expected folds among the dataset's subjects {subjects}, got {unknown}")
+    if not chosen:
+        raise ValueError("mcwes.loso: expected at least one fold, got none")
+    if abs(float(dataset.fps) - config.data.fps) > 1e-9 or int(dataset.snippet_frames) != config.data.snippet_frames:
+        raise ValueError(f"mcwes.loso: the dataset has fps {dataset.fps} and {dataset.snippet_frames}-frame snippets, "
+                         f"the config {config.data.fps} and {config.data.snippet_frames}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config.to_yaml(out / "config.yaml")
+    results = [_run_fold(dataset, config, out / "folds" / subject, subject, device, progress, kernels)
+               for subject in chosen]
+    pooled = Proposals(p for r in results for p in r.predictions)
+    gt = _ground_truth(dataset, chosen)
+    evaluation = evaluate(pooled, gt, fps=config.data.fps)
+    write_proposals_csv(out / "predictions.csv", pooled)
+    (out / "metrics.json").write_text(json.dumps({
+        "pooled": evaluation.to_dict(),
+        "folds": {r.subject: {"seconds": r.seconds, "reused": r.reused, **r.evaluation.to_dict()} for r in results},
+    }, indent=2, default=_json_default))
+    return LosoResult(pooled, evaluation, results)
+
+
+def _run_fold(dataset: Any, config: Config, directory: Path, subject: str, device: Optional[str], progress: bool,
+              kernels: bool) -> FoldResult:
+    done = directory / "fold.json"
+    train_set, test_set = dataset.split(subject)
+    gt = _ground_truth(dataset, [subject])
+    if done.exists():
+        predictions = read_proposals_csv(directory / "predictions.csv", fps=config.data.fps)
+        info = json.loads(done.read_text())
+        log.info("fold %s already done (%s): reusing its predictions", subject, done)
+        return FoldResult(subject, predictions, evaluate(predictions, gt, fps=config.data.fps), directory,
+                          float(info.get("seconds", 0.0)), reused=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    log.info("fold %s: training on %d videos, testing on %d", subject, len(train_set), len(test_set))
+    start = time.perf_counter()
+    _, predictions = train_and_spot(config, train_set, test_set, directory, device=device, progress=progress,
+                                    kernels=kernels)
+    seconds = time.perf_counter() - start
+    write_proposals_csv(directory / "predictions.csv", predictions)
+    evaluation = evaluate(predictions, gt, fps=config.data.fps)
+    (directory / "metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=2, default=_json_default))
+    done.write_text(json.dumps({"subject": subject, "seconds": seconds, "videos": len(test_set)}))
+    return FoldResult(subject, predictions, evaluation, directory, seconds)
+
+
+def _ground_truth(dataset: Any, subjects: Sequence[str]) -> pd.DataFrame:
+    gt = dataset.ground_truth()
+    info = dataset.info
+    videos = set(info.loc[info["subject"].astype(str).isin([str(s) for s in subjects]), "video"])
+    return gt[gt["video"].isin(videos)].reset_index(drop=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
