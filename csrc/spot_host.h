@@ -43,12 +43,13 @@ void video_runs(const A& a, int64_t length, const std::vector<int64_t>& m_values
   if (sc.ks.empty()) return;
   const int64_t kmax = sc.ks.back();
   const size_t L = static_cast<size_t>(length);
-  std::vector<T> vals(L);
-  for (size_t t = 0; t < L; ++t) vals[t] = a(static_cast<int64_t>(t));
+  std::vector<double>& vals = sc.values;  // float32 -> double keeps the order and NaN
+  vals.resize(L);
+  for (size_t t = 0; t < L; ++t) vals[t] = static_cast<double>(a(static_cast<int64_t>(t)));
   sc.order.resize(L);
   std::iota(sc.order.begin(), sc.order.end(), int64_t{0});
   auto cmp = [&](int64_t i, int64_t j) {
-    return multi_top_proposals::before<T>(vals[static_cast<size_t>(i)], i, vals[static_cast<size_t>(j)], j);
+    return multi_top_proposals::before<double>(vals[static_cast<size_t>(i)], i, vals[static_cast<size_t>(j)], j);
   };
   // Only the top kmax need an exact rank; every other step ranks "kmax" (never selected).
   if (kmax < length) std::nth_element(sc.order.begin(), sc.order.begin() + (kmax - 1), sc.order.end(), cmp);

@@ -12,8 +12,7 @@ namespace mcwes {
 
 void spot_postprocess_check(const View& attention, const View& cas, const View& video_scores, const View& lengths,
                             const std::vector<int64_t>& m_values, double psi, double varsigma, double nms_threshold,
-                            double score_threshold, const View& batch_idx, const View& start, const View& end,
-                            const View& label, const View& score) {
+                            double score_threshold, const View& out_ints, const View& out_score) {
   const char* op = "spot_postprocess";
   check_float_view(attention, op, "attention", 2);
   const int64_t B = attention.size(0), T_ = attention.size(1);
@@ -26,15 +25,11 @@ void spot_postprocess_check(const View& attention, const View& cas, const View& 
   check_size(video_scores, op, "video_scores", 1, C);
   check_view(lengths, op, "lengths", 1, DType::i64);
   check_size(lengths, op, "lengths", 0, B);
-  check_view(batch_idx, op, "batch_idx", 1, DType::i64);
-  const int64_t K = batch_idx.size(0);
-  for (const View* v : {&start, &end, &label}) {
-    check_view(*v, op, "every index output", 1, DType::i64);
-    check_size(*v, op, "every index output", 0, K);
-  }
-  check_view(score, op, "score", 1, attention.dtype);
-  check_size(score, op, "score", 0, K);
-  for (const View* v : {&cas, &video_scores, &lengths, &batch_idx, &start, &end, &label, &score})
+  check_view(out_ints, op, "out_ints", 2, DType::i64);
+  check_size(out_ints, op, "out_ints", 0, 4);
+  check_view(out_score, op, "out_score", 1, attention.dtype);
+  check_size(out_score, op, "out_score", 0, out_ints.size(1));
+  for (const View* v : {&cas, &video_scores, &lengths, &out_ints, &out_score})
     check_same_device(attention, *v, op, "every tensor");
   for (int64_t m : m_values) MCWES_CHECK(m >= 1, "mcwes.spot_postprocess: expected every m to be >= 1, got ", m);
   MCWES_CHECK(std::isfinite(psi) && psi >= 0, "mcwes.spot_postprocess: expected psi to be finite and >= 0, got ", psi);
@@ -92,10 +87,9 @@ void video(const View& attention, const View& cas, const View& video_scores, int
 int64_t spot_postprocess_fwd_cpu(const View& attention, const View& cas, const View& video_scores,
                                  const View& lengths, const std::vector<int64_t>& m_values, double psi,
                                  double varsigma, double nms_threshold, double score_threshold,
-                                 const View& batch_idx, const View& start, const View& end, const View& label,
-                                 const View& score, int num_threads) {
+                                 const View& out_ints, const View& out_score, int num_threads) {
   spot_postprocess_check(attention, cas, video_scores, lengths, m_values, psi, varsigma, nms_threshold,
-                         score_threshold, batch_idx, start, end, label, score);
+                         score_threshold, out_ints, out_score);
   MCWES_CHECK(attention.device == -1, "mcwes.spot_postprocess: expected CPU tensors for the CPU kernel, got device ",
               attention.device);
   check_lengths_host(lengths, attention.size(1), "spot_postprocess");
@@ -112,19 +106,19 @@ int64_t spot_postprocess_fwd_cpu(const View& attention, const View& cas, const V
   });
   int64_t total = 0;
   for (const auto& k : kept) total += static_cast<int64_t>(k.size());
-  MCWES_CHECK(total <= batch_idx.size(0), "mcwes.spot_postprocess: expected the output buffers to hold ", total,
-              " proposals, got room for ", batch_idx.size(0));
-  const auto bi = batch_idx.s1<int64_t>(), st = start.s1<int64_t>(), en = end.s1<int64_t>(), lb = label.s1<int64_t>();
+  MCWES_CHECK(total <= out_ints.size(1), "mcwes.spot_postprocess: expected the output buffers to hold ", total,
+              " proposals, got room for ", out_ints.size(1));
+  const auto o = out_ints.s2<int64_t>();
   int64_t i = 0;
   dispatch_float(attention.dtype, "spot_postprocess", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const auto sc = score.s1<T>();
+    const auto sc = out_score.s1<T>();
     for (int64_t b = 0; b < B; ++b)
       for (const auto& k : kept[static_cast<size_t>(b)]) {
-        bi(i) = b;
-        st(i) = k.start;
-        en(i) = k.end;
-        lb(i) = k.label;
+        o(0, i) = b;
+        o(1, i) = k.start;
+        o(2, i) = k.end;
+        o(3, i) = k.label;
         sc(i) = static_cast<T>(k.score);
         ++i;
       }

@@ -33,8 +33,7 @@ void nms_1d_check(const View& batch_idx, const View& start, const View& end, con
                   double iou_threshold);
 void spot_postprocess_check(const View& attention, const View& cas, const View& video_scores, const View& lengths,
                             const std::vector<int64_t>& m_values, double psi, double varsigma, double nms_threshold,
-                            double score_threshold, const View& batch_idx, const View& start, const View& end,
-                            const View& label, const View& score);
+                            double score_threshold, const View& out_ints, const View& out_score);
 
 void duration_mask_fwd_cpu(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
                            double omega_u, int num_threads);
@@ -48,8 +47,7 @@ int64_t nms_1d_fwd_cpu(const View& batch_idx, const View& start, const View& end
 int64_t spot_postprocess_fwd_cpu(const View& attention, const View& cas, const View& video_scores,
                                  const View& lengths, const std::vector<int64_t>& m_values, double psi,
                                  double varsigma, double nms_threshold, double score_threshold,
-                                 const View& batch_idx, const View& start, const View& end, const View& label,
-                                 const View& score, int num_threads);
+                                 const View& out_ints, const View& out_score, int num_threads);
 
 #if defined(MCWES_WITH_CUDA)
 int cuda_device_count();  // 0 when no driver or no device; never throws

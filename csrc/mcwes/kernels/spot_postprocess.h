@@ -7,7 +7,8 @@
 //   video_scores  [B, C'] of attention's dtype (video-level probabilities p)
 //   lengths       [B] int64 in [0, T]
 //   m_values (ints >= 1), psi >= 0, varsigma finite, nms_threshold in [0, 1], score_threshold (not NaN)
-//   out           batch_idx, start, end, label (int64) and score (attention's dtype), [K] each
+//   out_ints      [4, cap] int64: rows batch_idx, start, end, label; out_score [cap] of attention's dtype;
+//                 the first K columns are written and K is returned
 //
 // Per video: candidates [s, e] as multi_top_proposals; each yields C' proposals (s, e, j, φ_j) with
 // φ_j as outer_inner_scores (computed in double); greedy NMS over the video's proposals of all

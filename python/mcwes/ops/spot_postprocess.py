@@ -87,11 +87,13 @@ def spot_postprocess(
         _spot_util.as_float(OP, "score_threshold", score_threshold, finite=False),
     )
     len_t = _util.as_lengths(OP, lengths, B, T, dev)
-    tensors = (attention.detach(), suppressed_cas.detach(), video_scores.detach(), len_t)
-    # The custom op is for torch.compile/export; eager calls skip the dispatcher (tens of µs of the
-    # few tens a small batch takes: see benchmarks/RESULTS.md).
-    run = torch.ops.mcwes.spot_postprocess_fwd if torch.compiler.is_compiling() else _spot_postprocess_fwd_impl
-    return SpotProposals(*run(*tensors, *args))
+    # The custom op is for torch.compile/export; eager calls skip the dispatcher, which costs more
+    # than the kernel at one video (see benchmarks/RESULTS.md). The kernel reads raw data, so no
+    # autograd graph is recorded on either path (the outputs never require grad).
+    if torch.compiler.is_compiling():
+        tensors = (attention.detach(), suppressed_cas.detach(), video_scores.detach(), len_t)
+        return SpotProposals(*torch.ops.mcwes.spot_postprocess_fwd(*tensors, *args))
+    return SpotProposals(*_spot_postprocess_fwd_impl(attention, suppressed_cas, video_scores, len_t, *args))
 
 
 def _spot_postprocess_fwd_impl(
@@ -109,11 +111,11 @@ def _spot_postprocess_fwd_impl(
     cap = B * suppressed_cas.shape[2] * _spot_util.capacity(T, m_values)
     ints = _util.new_output((4, cap), torch.int64, device)
     score = _util.new_output((cap,), attention.dtype, device)
+    view = _spot_util.cpu_view
     n = _C.spot_postprocess_fwd_cpu(
-        _util.view(attention), _util.view(suppressed_cas), _util.view(video_scores), _util.view(lengths), m_values,
-        psi, varsigma, nms_threshold, score_threshold, _util.view(ints[0]), _util.view(ints[1]), _util.view(ints[2]),
-        _util.view(ints[3]), _util.view(score), _util.num_threads())
-    return ints[0, :n], ints[1, :n], ints[2, :n], ints[3, :n], score[:n]
+        view(attention), view(suppressed_cas), view(video_scores), view(lengths), m_values, psi, varsigma,
+        nms_threshold, score_threshold, view(ints), view(score), _util.num_threads())
+    return (*ints[:, :n].unbind(0), score[:n])  # type: ignore[return-value]
 
 
 @torch.library.custom_op("mcwes::spot_postprocess_fwd", mutates_args=())
