@@ -47,6 +47,9 @@ PYBIND11_MODULE(_C, m) {
   MCWES_DEF(m, cuda_runtime_info);
   MCWES_DEF(m, topk_pool_fwd_cuda);
   MCWES_DEF(m, topk_pool_bwd_cuda);
+  MCWES_DEF(m, duration_mask_fwd_cuda);
+  MCWES_DEF(m, multi_top_proposals_fwd_cuda);
+  MCWES_DEF(m, outer_inner_scores_fwd_cuda);
 #else
   info["cuda"] = false;
   info["cuda_architectures"] = "";

@@ -57,18 +57,11 @@ void video_runs(const A& a, int64_t length, const std::vector<int64_t>& m_values
   sc.rank.assign(L, kmax);
   for (int64_t i = 0; i < kmax; ++i) sc.rank[static_cast<size_t>(sc.order[static_cast<size_t>(i)])] = i;
   const int64_t* rank = sc.rank.data();
+  const int64_t nk = static_cast<int64_t>(sc.ks.size());
   for (int64_t s = 0; s < length; ++s) {
     if (rank[s] >= kmax) continue;
-    int64_t e = s, last = -1;
-    for (int64_t k : sc.ks) {
-      if (rank[s] >= k) continue;
-      if (s > 0 && rank[s - 1] < k) break;  // s lies inside an earlier run at this k and every larger one
-      while (e + 1 < length && rank[e + 1] < k) ++e;
-      if (e != last) {
-        runs.push_back({s, e});
-        last = e;
-      }
-    }
+    multi_top_proposals::runs_from(rank, s, length, sc.ks.data(), nk,
+                                   [&](int64_t st, int64_t en) { runs.push_back({st, en}); });
   }
 }
 

@@ -56,6 +56,14 @@ void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const
                         uintptr_t stream);
 void topk_pool_bwd_cuda(const View& grad_out, const View& mask, const View& k, const View& lengths,
                         const View& grad_x, uintptr_t stream);
+void duration_mask_fwd_cuda(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
+                            double omega_u, uintptr_t stream);
+int64_t multi_top_proposals_fwd_cuda(const View& a, const View& lengths, const View& m_values, const View& batch_idx,
+                                     const View& start, const View& end, const View& rank, const View& counts,
+                                     uintptr_t stream);
+void outer_inner_scores_fwd_cuda(const View& x, const View& lengths, const View& batch_idx, const View& start,
+                                 const View& end, const View& video_scores, const View& out, double psi,
+                                 double varsigma, uintptr_t stream);
 #endif
 
 }  // namespace mcwes

@@ -51,5 +51,27 @@ MCWES_HD bool starts_run(int64_t rank_s, int64_t rank_prev, bool first, int64_t 
   return rank_s < k && (first || rank_prev >= k);
 }
 
+// Calls emit(s, e) for every distinct run starting at step s, in ascending e, and returns how many.
+// rank[t] is the selection rank of step t (any value >= max k for steps never selected); ks holds
+// the distinct k in ascending order. s starts a run at k iff rank[s] < k <= rank[s-1]; once
+// rank[s-1] < k the step lies inside an earlier run for this k and every larger one.
+template <typename Emit>
+MCWES_HD int64_t runs_from(const int64_t* rank, int64_t s, int64_t length, const int64_t* ks, int64_t nk,
+                           Emit&& emit) {
+  int64_t e = s, last = -1, n = 0;
+  for (int64_t i = 0; i < nk; ++i) {
+    const int64_t k = ks[i];
+    if (rank[s] >= k) continue;
+    if (s > 0 && rank[s - 1] < k) break;
+    while (e + 1 < length && rank[e + 1] < k) ++e;
+    if (e != last) {
+      emit(s, e);
+      last = e;
+      ++n;
+    }
+  }
+  return n;
+}
+
 }  // namespace multi_top_proposals
 }  // namespace mcwes

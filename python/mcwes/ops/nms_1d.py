@@ -4,7 +4,8 @@ Per video, proposals are visited by descending score (ties: lower start, then lo
 input index; NaN scores after every number, so a NaN never suppresses a real score); one is kept
 unless its inclusive IoU with an already kept proposal of the same video is ``> iou_threshold``.
 The kept indices of all videos come back in that visiting order over the whole batch (descending
-score). O(P log P + kept·P), no P×P matrix.
+score). O(P log P + kept·P), no P×P matrix. CUDA inputs are copied to the host for the (sequential)
+greedy pass and the result is copied back.
 """
 from __future__ import annotations
 
@@ -52,10 +53,11 @@ def _nms_1d_fwd(
         n = _C.nms_1d_fwd_cpu(_util.view(batch_idx), _util.view(start), _util.view(end), _util.view(scores),
                               _util.view(keep), iou_threshold, _util.num_threads())
     else:
+        # Greedy NMS is sequential and data-dependent, and sizing the output needs the count on the host
+        # anyway: the proposals (a few KB) go to the host, the CPU kernel runs, the kept indices come back.
         _util.require_cuda(OP)
-        _spot_util.check_proposals_device(OP, batch_idx, start, end, None)
-        n = _C.nms_1d_fwd_cuda(_util.view(batch_idx), _util.view(start), _util.view(end), _util.view(scores),
-                               _util.view(keep), iou_threshold, _util.cuda_stream(batch_idx))
+        host = _nms_1d_fwd(batch_idx.cpu(), start.cpu(), end.cpu(), scores.cpu(), iou_threshold)
+        return host.to(batch_idx.device)
     return keep[:n].clone()
 
 
