@@ -40,11 +40,12 @@ def multi_top_proposals(
     m_list = _spot_util.as_m_values(OP, m_values)
     B, T = a.shape
     len_t = _util.as_lengths(OP, lengths, B, T, a.device)
-    return torch.ops.mcwes.multi_top_proposals_fwd(a.detach(), len_t, m_list)
+    if torch.compiler.is_compiling():
+        return torch.ops.mcwes.multi_top_proposals_fwd(a.detach(), len_t, m_list)
+    return _multi_top_proposals_impl(a, len_t, m_list)  # eager: skip the dispatcher's tens of µs
 
 
-@torch.library.custom_op("mcwes::multi_top_proposals_fwd", mutates_args=())
-def _multi_top_proposals_fwd(
+def _multi_top_proposals_impl(
     a: torch.Tensor, lengths: torch.Tensor, m_values: list[int]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     B, T = a.shape
@@ -61,7 +62,14 @@ def _multi_top_proposals_fwd(
         counts = torch.empty((B + 1,), dtype=torch.int64, device=a.device)
         n = _C.multi_top_proposals_fwd_cuda(_util.view(a), _util.view(lengths), _util.view(m_t), *views,
                                             _util.view(work), _util.view(counts), _util.cuda_stream(a))
-    return outs[0][:n].clone(), outs[1][:n].clone(), outs[2][:n].clone()
+    return outs[0][:n], outs[1][:n], outs[2][:n]
+
+
+@torch.library.custom_op("mcwes::multi_top_proposals_fwd", mutates_args=())
+def _multi_top_proposals_fwd(
+    a: torch.Tensor, lengths: torch.Tensor, m_values: list[int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return tuple(t.clone() for t in _multi_top_proposals_impl(a, lengths, m_values))  # type: ignore[return-value]
 
 
 @_multi_top_proposals_fwd.register_fake

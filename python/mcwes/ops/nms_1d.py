@@ -41,11 +41,12 @@ def nms_1d(
         _util.fail(OP, "batch_idx, start, end and scores", "have the same length",
                    f"{batch_idx.shape[0]}, {start.shape[0]}, {end.shape[0]} and {scores.shape[0]}")
     thr = _spot_util.as_float(OP, "iou_threshold", iou_threshold, low=0.0, high=1.0)
-    return torch.ops.mcwes.nms_1d_fwd(batch_idx, start, end, scores.detach(), thr)
+    if torch.compiler.is_compiling():
+        return torch.ops.mcwes.nms_1d_fwd(batch_idx, start, end, scores.detach(), thr)
+    return _nms_1d_impl(batch_idx, start, end, scores, thr)  # eager: skip the dispatcher's tens of µs
 
 
-@torch.library.custom_op("mcwes::nms_1d_fwd", mutates_args=())
-def _nms_1d_fwd(
+def _nms_1d_impl(
     batch_idx: torch.Tensor, start: torch.Tensor, end: torch.Tensor, scores: torch.Tensor, iou_threshold: float
 ) -> torch.Tensor:
     keep = _util.new_output((batch_idx.shape[0],), torch.int64, batch_idx.device)
@@ -56,9 +57,16 @@ def _nms_1d_fwd(
         # Greedy NMS is sequential and data-dependent, and sizing the output needs the count on the host
         # anyway: the proposals (a few KB) go to the host, the CPU kernel runs, the kept indices come back.
         _util.require_cuda(OP)
-        host = _nms_1d_fwd(batch_idx.cpu(), start.cpu(), end.cpu(), scores.cpu(), iou_threshold)
+        host = _nms_1d_impl(batch_idx.cpu(), start.cpu(), end.cpu(), scores.cpu(), iou_threshold)
         return host.to(batch_idx.device)
-    return keep[:n].clone()
+    return keep[:n]
+
+
+@torch.library.custom_op("mcwes::nms_1d_fwd", mutates_args=())
+def _nms_1d_fwd(
+    batch_idx: torch.Tensor, start: torch.Tensor, end: torch.Tensor, scores: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
+    return _nms_1d_impl(batch_idx, start, end, scores, iou_threshold).clone()
 
 
 @_nms_1d_fwd.register_fake
