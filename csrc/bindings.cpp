@@ -18,6 +18,12 @@ PYBIND11_MODULE(_C, m) {
 
   MCWES_DEF(m, topk_pool_fwd_cpu);
   MCWES_DEF(m, topk_pool_bwd_cpu);
+  MCWES_DEF(m, duration_mask_fwd_cpu);
+  MCWES_DEF(m, multi_top_proposals_capacity);
+  MCWES_DEF(m, multi_top_proposals_fwd_cpu);
+  MCWES_DEF(m, outer_inner_scores_fwd_cpu);
+  MCWES_DEF(m, nms_1d_fwd_cpu);
+  MCWES_DEF(m, spot_postprocess_fwd_cpu);
 
   py::dict info;
   info["version"] = MCWES_VERSION;
@@ -41,6 +47,9 @@ PYBIND11_MODULE(_C, m) {
   MCWES_DEF(m, cuda_runtime_info);
   MCWES_DEF(m, topk_pool_fwd_cuda);
   MCWES_DEF(m, topk_pool_bwd_cuda);
+  MCWES_DEF(m, duration_mask_fwd_cuda);
+  MCWES_DEF(m, multi_top_proposals_fwd_cuda);
+  MCWES_DEF(m, outer_inner_scores_fwd_cuda);
 #else
   info["cuda"] = false;
   info["cuda_architectures"] = "";

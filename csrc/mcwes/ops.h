@@ -15,6 +15,40 @@ void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const 
 void topk_pool_bwd_cpu(const View& grad_out, const View& mask, const View& k, const View& lengths,
                        const View& grad_x, int num_threads);
 
+// Spotting kernels (SPEC §3 duration mask, §4 steps 2–5). Ragged outputs are written at the front of
+// caller-allocated worst-case buffers; the drivers return how many rows they wrote.
+void duration_mask_check(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
+                         double omega_u);
+void check_lengths_host(const View& lengths, int64_t steps, const char* op);
+void check_intervals_host(const View& lengths, const View& batch_idx, const View& start, const View& end,
+                          const char* op);
+void check_proposals_host(const View& batch_idx, const View& start, const View& end, const char* op);
+void multi_top_proposals_check(const View& a, const View& lengths, const std::vector<int64_t>& m_values,
+                               const View& batch_idx, const View& start, const View& end);
+int64_t multi_top_proposals_capacity(int64_t steps, const std::vector<int64_t>& m_values);
+void outer_inner_scores_check(const View& x, const View& lengths, const View& batch_idx, const View& start,
+                              const View& end, const View& video_scores, const View& out, double psi,
+                              double varsigma);
+void nms_1d_check(const View& batch_idx, const View& start, const View& end, const View& scores, const View& keep,
+                  double iou_threshold);
+void spot_postprocess_check(const View& attention, const View& cas, const View& video_scores, const View& lengths,
+                            const std::vector<int64_t>& m_values, double psi, double varsigma, double nms_threshold,
+                            double score_threshold, const View& out_ints, const View& out_score);
+
+void duration_mask_fwd_cpu(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
+                           double omega_u, int num_threads);
+int64_t multi_top_proposals_fwd_cpu(const View& a, const View& lengths, const std::vector<int64_t>& m_values,
+                                    const View& batch_idx, const View& start, const View& end, int num_threads);
+void outer_inner_scores_fwd_cpu(const View& x, const View& lengths, const View& batch_idx, const View& start,
+                                const View& end, const View& video_scores, const View& out, double psi,
+                                double varsigma, int num_threads);
+int64_t nms_1d_fwd_cpu(const View& batch_idx, const View& start, const View& end, const View& scores,
+                       const View& keep, double iou_threshold, int num_threads);
+int64_t spot_postprocess_fwd_cpu(const View& attention, const View& cas, const View& video_scores,
+                                 const View& lengths, const std::vector<int64_t>& m_values, double psi,
+                                 double varsigma, double nms_threshold, double score_threshold,
+                                 const View& out_ints, const View& out_score, int num_threads);
+
 #if defined(MCWES_WITH_CUDA)
 int cuda_device_count();  // 0 when no driver or no device; never throws
 std::string cuda_runtime_info();
@@ -22,6 +56,14 @@ void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const
                         uintptr_t stream);
 void topk_pool_bwd_cuda(const View& grad_out, const View& mask, const View& k, const View& lengths,
                         const View& grad_x, uintptr_t stream);
+void duration_mask_fwd_cuda(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
+                            double omega_u, uintptr_t stream);
+int64_t multi_top_proposals_fwd_cuda(const View& a, const View& lengths, const View& m_values, const View& batch_idx,
+                                     const View& start, const View& end, const View& rank, const View& counts,
+                                     uintptr_t stream);
+void outer_inner_scores_fwd_cuda(const View& x, const View& lengths, const View& batch_idx, const View& start,
+                                 const View& end, const View& video_scores, const View& out, double psi,
+                                 double varsigma, uintptr_t stream);
 #endif
 
 }  // namespace mcwes

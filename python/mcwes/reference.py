@@ -92,3 +92,139 @@ def cscm_attention(q: torch.Tensor, lengths: Sequence[int] | torch.Tensor | None
         valid = weights @ qb
         rows.append(torch.cat([valid, q64.new_zeros((T - L, D))], dim=0))
     return torch.stack(rows) if rows else q64.new_zeros((0, T, D))
+
+
+def _lengths_list(lengths: Sequence[int] | torch.Tensor | None, batch: int, steps: int) -> list[int]:
+    return [steps] * batch if lengths is None else [int(v) for v in torch.as_tensor(lengths).tolist()]
+
+
+def multi_top_proposals(
+    a: torch.Tensor, lengths: Sequence[int] | torch.Tensor | None, m_values: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Twin of :func:`mcwes.ops.multi_top_proposals` (paper §3.5, SPEC §4 step 2). ``a: [B, T]``.
+
+    For each video and each m: the ``k = min(L, max(1, floor(L/m)))`` steps with the largest
+    attention (NaN first, ties to the lower index) are selected; every maximal run of consecutive
+    selected steps is a candidate. Candidates of all m, deduplicated, ordered by (video, start, end).
+    """
+    B, T = a.shape
+    lens = _lengths_list(lengths, B, T)
+    rows: list[tuple[int, int, int]] = []
+    for b in range(B):
+        L = lens[b]
+        values = [float(v) for v in a[b, :L].detach().to(torch.float64)]
+        order = sorted(range(L), key=lambda t: _rank_key(values[t], t))
+        found: set[tuple[int, int]] = set()
+        for m in m_values:
+            if L == 0:
+                continue
+            k = min(L, max(1, L // int(m)))
+            chosen = set(order[:k])
+            t = 0
+            while t < L:
+                if t in chosen:
+                    s = t
+                    while t + 1 < L and (t + 1) in chosen:
+                        t += 1
+                    found.add((s, t))
+                t += 1
+        rows.extend((b, s, e) for s, e in sorted(found))
+    cols = list(zip(*rows)) if rows else [(), (), ()]
+    return tuple(torch.tensor(list(c), dtype=torch.int64) for c in cols)  # type: ignore[return-value]
+
+
+def outer_inner_scores(
+    x: torch.Tensor,
+    lengths: Sequence[int] | torch.Tensor | None,
+    batch_idx: Sequence[int] | torch.Tensor,
+    start: Sequence[int] | torch.Tensor,
+    end: Sequence[int] | torch.Tensor,
+    video_scores: torch.Tensor,
+    *,
+    psi: float,
+    varsigma: float,
+) -> torch.Tensor:
+    """Twin of :func:`mcwes.ops.outer_inner_scores` (paper eqs. 23–25, SPEC §4 step 3), float64.
+
+    ``φ = inner - outer + varsigma·p``: inner = mean of x over ``[s, e]``; outer = mean over
+    ``[s-r, s-1] ∪ [e+1, e+r]`` clipped to the video, ``r = max(1, floor(psi·(e-s+1) + 0.5))``, 0 when
+    the outer region is empty. Direct sums, no prefix sums.
+    """
+    B, T, C = x.shape
+    lens = _lengths_list(lengths, B, T)
+    x64 = x.detach().to(torch.float64)
+    p64 = video_scores.detach().to(torch.float64)
+    bs, ss, es = ([int(v) for v in torch.as_tensor(t).tolist()] for t in (batch_idx, start, end))
+    out = torch.zeros((len(bs), C), dtype=torch.float64)
+    for i, (b, s, e) in enumerate(zip(bs, ss, es)):
+        L, n = lens[b], e - s + 1
+        r = max(1, math.floor(psi * n + 0.5))
+        outer_steps = list(range(max(0, s - r), s)) + list(range(e + 1, min(L - 1, e + r) + 1))
+        for j in range(C):
+            col = [float(v) for v in x64[b, :L, j]]
+            inner = sum(col[s:e + 1]) / n
+            outer = sum(col[t] for t in outer_steps) / len(outer_steps) if outer_steps else 0.0
+            out[i, j] = inner - outer + varsigma * float(p64[b, j])
+    return out
+
+
+def _iou(s1: int, e1: int, s2: int, e2: int) -> float:
+    inter = max(0, min(e1, e2) - max(s1, s2) + 1)
+    return inter / ((e1 - s1 + 1) + (e2 - s2 + 1) - inter)
+
+
+def nms_1d(
+    batch_idx: Sequence[int] | torch.Tensor,
+    start: Sequence[int] | torch.Tensor,
+    end: Sequence[int] | torch.Tensor,
+    scores: Sequence[float] | torch.Tensor,
+    iou_threshold: float,
+) -> torch.Tensor:
+    """Twin of :func:`mcwes.ops.nms_1d` (SPEC §4 step 4): per-video greedy NMS, inclusive IoU.
+
+    Visiting order over the whole batch: larger score first (NaN after every number), then lower
+    start, lower end, lower index; a proposal is kept unless its IoU with a kept one of the same video
+    is > iou_threshold. Returns the kept indices in visiting order.
+    """
+    bs, ss, es = ([int(v) for v in torch.as_tensor(t).tolist()] for t in (batch_idx, start, end))
+    sc = [float(v) for v in torch.as_tensor(scores, dtype=torch.float64).tolist()]
+
+    def key(i: int) -> tuple[int, float, int, int, int]:
+        nan = math.isnan(sc[i])
+        return (1 if nan else 0, 0.0 if nan else -sc[i], ss[i], es[i], i)
+
+    kept: list[int] = []
+    for i in sorted(range(len(bs)), key=key):
+        if all(bs[k] != bs[i] or _iou(ss[k], es[k], ss[i], es[i]) <= iou_threshold for k in kept):
+            kept.append(i)
+    return torch.tensor(kept, dtype=torch.int64)
+
+
+def spot_postprocess(
+    attention: torch.Tensor,
+    suppressed_cas: torch.Tensor,
+    video_scores: torch.Tensor,
+    lengths: Sequence[int] | torch.Tensor | None = None,
+    *,
+    m_values: Sequence[int],
+    psi: float,
+    varsigma: float,
+    nms_threshold: float = 0.01,
+    score_threshold: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Twin of :func:`mcwes.ops.spot_postprocess` (SPEC §4 steps 2–5), composed from the twins above.
+
+    Each candidate yields one proposal per class j, listed by (video, start, end, j) so that nms_1d's
+    last tie-break (the index) is the class; NMS; drop ``φ < score_threshold`` (NaN too); order by
+    (video, descending score). Returns ``(batch_idx, start, end, label, score)``, score in float64.
+    """
+    bi, st, en = multi_top_proposals(attention, lengths, m_values)
+    phi = outer_inner_scores(suppressed_cas, lengths, bi, st, en, video_scores, psi=psi, varsigma=varsigma)
+    C = suppressed_cas.shape[2]
+    props = [(int(bi[i]), int(st[i]), int(en[i]), j, float(phi[i, j])) for i in range(len(bi)) for j in range(C)]
+    keep = nms_1d([p[0] for p in props], [p[1] for p in props], [p[2] for p in props], [p[4] for p in props],
+                  nms_threshold).tolist()
+    keep = [i for i in keep if props[i][4] >= score_threshold]
+    keep.sort(key=lambda i: props[i][0])  # stable: (video, descending score)
+    ints = [torch.tensor([props[i][f] for i in keep], dtype=torch.int64) for f in range(4)]
+    return (*ints, torch.tensor([props[i][4] for i in keep], dtype=torch.float64))  # type: ignore[return-value]
