@@ -22,7 +22,7 @@ from .ops import spot_postprocess
 from .postprocess import multi_threshold_proposals
 from .proposals import CLASSES, Proposal, Proposals, duration_label, snippets_to_frames
 
-__all__ = ["spot", "load", "default_model", "set_default_model", "CHECKPOINT_ENV"]
+__all__ = ["spot", "curves", "load", "default_model", "set_default_model", "CHECKPOINT_ENV"]
 
 log = logging.getLogger(__name__)
 
@@ -247,3 +247,21 @@ def _frames(n_frames: Sequence[int] | int | None, lens: torch.Tensor, g: int) ->
             raise ValueError(f"mcwes.spot: expected n_frames of video {i} to cover its {int(L)} snippets of {g} frames "
                              f"(at least {(int(L) - 1) * g + 1}), got {nf!r}")
     return [int(v) for v in values]
+
+
+def curves(features: FeatureInput, model: Union[MCWES, str, os.PathLike, None] = None, *,
+           lengths: object = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per video, the attention ``A [T]`` and the T-CAM logits ``S [T, C]`` (for plots), as NumPy arrays."""
+    net = _resolve_model(model)
+    x, lens, _ = _batch(features, lengths, 2 * net.feature_dim)
+    _check_finite(x, lens)
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode():
+            out = net(x.to(device), lens.to(device))
+    finally:
+        net.train(was_training)
+    A, S = out.A.float().cpu().numpy(), out.S.float().cpu().numpy()
+    return [(A[b, : int(L)], S[b, : int(L)]) for b, L in enumerate(lens)]
