@@ -18,6 +18,8 @@ PYBIND11_MODULE(_C, m) {
 
   MCWES_DEF(m, topk_pool_fwd_cpu);
   MCWES_DEF(m, topk_pool_bwd_cpu);
+  MCWES_DEF(m, cscm_attention_fwd_cpu);
+  MCWES_DEF(m, cscm_attention_bwd_cpu);
 
   py::dict info;
   info["version"] = MCWES_VERSION;
@@ -41,6 +43,8 @@ PYBIND11_MODULE(_C, m) {
   MCWES_DEF(m, cuda_runtime_info);
   MCWES_DEF(m, topk_pool_fwd_cuda);
   MCWES_DEF(m, topk_pool_bwd_cuda);
+  MCWES_DEF(m, cscm_attention_fwd_cuda);
+  MCWES_DEF(m, cscm_attention_bwd_cuda);
 #else
   info["cuda"] = false;
   info["cuda_architectures"] = "";

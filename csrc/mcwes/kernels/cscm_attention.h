@@ -1,0 +1,59 @@
+// cscm_attention — the CSCM self-attention, softmax_rows(s · Q Qᵀ) Q per video (SPEC §2 eq. 3, §6).
+//
+//   q       [B, T, D] float32/float64, any strides; Q, K and V are all q
+//   lengths [B] int64 in [0, T]; keys and queries t >= lengths[b] are padding
+//   scale   s, a finite float (the paper's default 1.0, no 1/√D)
+//   out     [B, T, D]  out[b,i] = Σ_{j<L} softmax_j(s q_i·q_j) q_j for i < L = lengths[b]; 0 for i >= L
+//   lse     [B, T]     lse[b,i] = log Σ_{j<L} exp(s q_i·q_j) for i < L; 0 for i >= L (saved for backward)
+//
+// Fused (flash-attention style): score tiles are computed block by block with a streaming
+// (online) softmax, so no [T, T] tensor exists; the largest buffer is one tile per thread. The
+// score matrix is symmetric, S_ij = S_ji, and the CPU driver computes each off-diagonal tile once
+// and uses it for both row blocks (3·L²·D flops forward instead of 4, 7 instead of 10 backward).
+// Stable for logits of any finite size: every exponent is (score − running row max) <= 0.
+//
+// Backward (P = exp(S − lse), recomputed tile by tile; Dv_i = Σ_d dO_id O_id):
+//   dS_ij = P_ij (dO_i·q_j − Dv_i)
+//   dq_i  = s Σ_j (dS_ij + dS_ji) q_j + Σ_j P_ji dO_j        (q as query + key, and as value)
+//
+// Edge cases: a video of length 0 gives zero rows (and lse 0); D = 0 gives an empty output with
+// lse = log L. Non-finite q (or logits that overflow the dtype) give NaN/inf in the affected rows,
+// never a crash. Accumulation is in the input dtype (float32 tiles, as in flash attention).
+// Determinism: the CPU forward and backward sum in an order that depends only on the shapes and
+// the thread count (per-thread partial sums are merged in thread order); the CUDA forward is
+// deterministic; the CUDA backward is deterministic (no atomics: one block owns each row tile).
+#pragma once
+
+#include <cmath>
+
+#include "mcwes/common.h"
+
+namespace mcwes {
+namespace cscm_attention {
+
+// Merge of two streaming-softmax states (m, l) of the same row: the running max and the sum of
+// exp(score − max). Returns the new max; *wa and *wb are the factors the two partial numerators
+// are multiplied by. A state with m = −inf (no key seen yet) contributes nothing.
+template <typename T>
+MCWES_HD T merge_max(T ma, T mb, T* wa, T* wb) {
+  const T m = ma > mb ? ma : mb;
+  if (m == -INFINITY) {
+    *wa = T(0);
+    *wb = T(0);
+    return m;
+  }
+  *wa = ma == -INFINITY ? T(0) : exp(ma - m);
+  *wb = mb == -INFINITY ? T(0) : exp(mb - m);
+  return m;
+}
+
+// Row factor of the backward: Dv_i = Σ_d dO_id O_id.
+template <typename T, typename A1, typename A2>
+MCWES_HD T row_dot(const A1& a, const A2& b, int64_t D) {
+  T acc = T(0);
+  for (int64_t d = 0; d < D; ++d) acc += a(d) * b(d);
+  return acc;
+}
+
+}  // namespace cscm_attention
+}  // namespace mcwes
