@@ -28,9 +28,10 @@ void cscm_attention_check(const View& q, const View& lengths, const View& out, c
   check_size(lengths, op, "lengths", 0, B);
   check_view(out, op, "out", 3, q.dtype);
   for (int d = 0; d < 3; ++d) check_size(out, op, "out", d, q.size(d));
-  check_view(lse, op, "lse", 2, q.dtype);
+  check_view(lse, op, "lse", 3, q.dtype);
   check_size(lse, op, "lse", 0, B);
   check_size(lse, op, "lse", 1, T_);
+  check_size(lse, op, "lse", 2, 2);
   for (const View* v : {&lengths, &out, &lse}) check_same_device(q, *v, op, "every tensor");
 }
 
@@ -168,7 +169,7 @@ void fwd_pair(const Packed<T>& pk, T scale, int64_t I, int64_t J, FwdState<T>& s
 // Merges the threads' states of row i into out[b, i, :] and lse[b, i].
 template <typename T>
 void fwd_merge_row(const std::vector<FwdState<T>>& states, int team, int64_t b, int64_t i, int64_t D,
-                   const Strided3<T>& out, const Strided2<T>& lse) {
+                   const Strided3<T>& out, const Strided3<T>& lse) {
   T m = states[0].m[static_cast<size_t>(i)];
   for (int t = 1; t < team; ++t) m = std::max(m, states[static_cast<size_t>(t)].m[static_cast<size_t>(i)]);
   T l = T(0);
@@ -184,7 +185,8 @@ void fwd_merge_row(const std::vector<FwdState<T>>& states, int team, int64_t b, 
     for (int t = 0; t < team; ++t) acc += w[t] * states[static_cast<size_t>(t)].num[static_cast<size_t>(i * D + d)];
     out(b, i, d) = acc / l;
   }
-  lse(b, i) = m + std::log(l);
+  lse(b, i, 0) = m;
+  lse(b, i, 1) = std::log(l);
 }
 
 template <typename T>
@@ -193,7 +195,7 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
   const auto qs = q.s3<const T>();
   const auto len = lengths.s1<const int64_t>();
   const auto o = out.s3<T>();
-  const auto ls = lse.s2<T>();
+  const auto ls = lse.s3<T>();
   const T scale = static_cast<T>(scale_d);
   const int threads = std::max(1, std::min(nt, 64));
   Packed<T> pk;
@@ -222,7 +224,8 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
           fwd_merge_row(states, team.size, b, i, D, o, ls);
         } else {
           for (int64_t d = 0; d < D; ++d) o(b, i, d) = T(0);
-          ls(b, i) = T(0);
+          ls(b, i, 0) = T(0);
+          ls(b, i, 1) = T(0);
         }
       });
     });
@@ -239,6 +242,8 @@ struct BwdState {
   }
 };
 
+// lse holds (row max, log of the row sum) pairs: P = exp((s − max) − log sum) keeps the digits
+// that a single rounded logsumexp near |s| ~ 1000 would lose.
 template <typename T>
 void bwd_pair(const Packed<T>& pq, const Packed<T>& pdo, const std::vector<T>& lse, const std::vector<T>& dv, T scale,
               int64_t I, int64_t J, BwdState<T>& st) {
@@ -251,11 +256,13 @@ void bwd_pair(const Packed<T>& pq, const Packed<T>& pdo, const std::vector<T>& l
   if (!diag) scores(pdo.row(j0), bj, bi, D, pq.panel(I), X);  // X[j][i] = dO_j·q_i
   T *E = st.e.data(), *PT = st.pt.data(), *Et = st.et.data(), *P = st.p.data();
   for (int64_t i = 0; i < bi; ++i) {
-    const T lse_i = lse[static_cast<size_t>(i0 + i)], dv_i = dv[static_cast<size_t>(i0 + i)];
+    const T m_i = lse[static_cast<size_t>(2 * (i0 + i))], ll_i = lse[static_cast<size_t>(2 * (i0 + i) + 1)];
+    const T dv_i = dv[static_cast<size_t>(i0 + i)];
     for (int64_t j = 0; j < bj; ++j) {
       const T sij = scale * S[i * kBS + j];
-      const T p = std::exp(sij - lse_i);
-      const T pt = std::exp(sij - lse[static_cast<size_t>(j0 + j)]);
+      const T p = std::exp((sij - m_i) - ll_i);
+      const size_t jj = static_cast<size_t>(2 * (j0 + j));
+      const T pt = std::exp((sij - lse[jj]) - lse[jj + 1]);
       const T e = scale * (p * (dP[i * kBS + j] - dv_i) + pt * (X[j * kBS + i] - dv[static_cast<size_t>(j0 + j)]));
       E[i * kBS + j] = e;
       PT[i * kBS + j] = pt;
@@ -279,7 +286,7 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
   const auto qs = q.s3<const T>();
   const auto gs = grad_out.s3<const T>();
   const auto os = out.s3<const T>();
-  const auto ls = lse_v.s2<const T>();
+  const auto ls = lse_v.s3<const T>();
   const auto len = lengths.s1<const int64_t>();
   const auto gq = grad_q.s3<T>();
   const T scale = static_cast<T>(scale_d);
@@ -290,7 +297,7 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
     p->rows.resize(static_cast<size_t>(T_ * D));
     p->panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
   }
-  std::vector<T> lse(static_cast<size_t>(T_)), dv(static_cast<size_t>(T_));
+  std::vector<T> lse(static_cast<size_t>(2 * T_)), dv(static_cast<size_t>(T_));
   std::vector<BwdState<T>> states(static_cast<size_t>(threads));
   for (int64_t b = 0; b < B; ++b) {
     const int64_t L = len(b);
@@ -307,7 +314,8 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
           T acc = T(0);
           for (int64_t d = 0; d < D; ++d) acc += gs(b, i, d) * os(b, i, d);
           dv[static_cast<size_t>(i)] = acc;
-          lse[static_cast<size_t>(i)] = ls(b, i);
+          lse[static_cast<size_t>(2 * i)] = ls(b, i, 0);
+          lse[static_cast<size_t>(2 * i + 1)] = ls(b, i, 1);
         });
         st.reset(L, D);
         team_for(team, pq.nb, [&](int64_t I) {

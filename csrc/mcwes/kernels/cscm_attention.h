@@ -4,7 +4,10 @@
 //   lengths [B] int64 in [0, T]; keys and queries t >= lengths[b] are padding
 //   scale   s, a finite float (the paper's default 1.0, no 1/√D)
 //   out     [B, T, D]  out[b,i] = Σ_{j<L} softmax_j(s q_i·q_j) q_j for i < L = lengths[b]; 0 for i >= L
-//   lse     [B, T]     lse[b,i] = log Σ_{j<L} exp(s q_i·q_j) for i < L; 0 for i >= L (saved for backward)
+//   lse     [B, T, 2]  the row's logsumexp as (m, log Σ_{j<L} exp(s q_i·q_j − m)), m = max_j s q_i·q_j,
+//                      for i < L; (0, 0) for i >= L. Saved for the backward, which forms
+//                      P = exp((s q_i·q_j − m) − log sum): one rounded lse near 1000 would lose
+//                      float32 digits the split keeps.
 //
 // Fused (flash-attention style): score tiles are computed block by block with a streaming
 // (online) softmax, so no [T, T] tensor exists; the largest buffer is one tile per thread. The
@@ -16,7 +19,7 @@
 //   dS_ij = P_ij (dO_i·q_j − Dv_i)
 //   dq_i  = s Σ_j (dS_ij + dS_ji) q_j + Σ_j P_ji dO_j        (q as query + key, and as value)
 //
-// Edge cases: a video of length 0 gives zero rows (and lse 0); D = 0 gives an empty output with
+// Edge cases: a video of length 0 gives zero rows (and lse (0, 0)); D = 0 gives an empty output with
 // lse = log L. Non-finite q (or logits that overflow the dtype) give NaN/inf in the affected rows,
 // never a crash. Accumulation is in the input dtype (float32 tiles, as in flash attention).
 // Determinism: the CPU forward and backward sum in an order that depends only on the shapes and

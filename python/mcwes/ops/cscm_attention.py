@@ -8,7 +8,8 @@ The kernels stream over key tiles with an online softmax (no ``[T, T]`` tensor i
 largest buffer is one tile per thread plus O(T·D) copies) and are stable for the paper's
 ``scale = 1`` with D = 1024, where logits reach ±1000. The CPU kernel computes each tile of the
 symmetric score matrix once for both row blocks it belongs to. The forward saves the per-row
-logsumexp; the backward recomputes the probabilities from it tile by tile and returns one gradient
+logsumexp as a (row max, log row sum) pair ``[B, T, 2]``, which keeps float32 digits at logits near
+1000; the backward recomputes the probabilities from it tile by tile and returns one gradient
 that sums q's three roles. Double backward is not supported.
 """
 from __future__ import annotations
@@ -53,7 +54,7 @@ def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) 
 def _cscm_attention_fwd(q: torch.Tensor, lengths: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     B, T, D = q.shape
     out = _util.new_output((B, T, D), q.dtype, q.device)
-    lse = _util.new_output((B, T), q.dtype, q.device)
+    lse = _util.new_output((B, T, 2), q.dtype, q.device)
     if q.device.type == "cpu":
         _C.cscm_attention_fwd_cpu(_util.view(q), _util.view(lengths), scale, _util.view(out), _util.view(lse),
                                   _util.num_threads())
@@ -67,7 +68,7 @@ def _cscm_attention_fwd(q: torch.Tensor, lengths: torch.Tensor, scale: float) ->
 
 @_cscm_attention_fwd.register_fake
 def _(q: torch.Tensor, lengths: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.empty_like(q, memory_format=torch.contiguous_format), q.new_empty(q.shape[:2])
+    return torch.empty_like(q, memory_format=torch.contiguous_format), q.new_empty((q.shape[0], q.shape[1], 2))
 
 
 @torch.library.custom_op("mcwes::cscm_attention_bwd", mutates_args=())
