@@ -259,11 +259,10 @@ void bwd_pair(const Packed<T>& pq, const Packed<T>& pdo, const std::vector<T>& l
     const T m_i = lse[static_cast<size_t>(2 * (i0 + i))], ll_i = lse[static_cast<size_t>(2 * (i0 + i) + 1)];
     const T dv_i = dv[static_cast<size_t>(i0 + i)];
     for (int64_t j = 0; j < bj; ++j) {
-      const T sij = scale * S[i * kBS + j];
-      const T p = std::exp((sij - m_i) - ll_i);
-      const size_t jj = static_cast<size_t>(2 * (j0 + j));
-      const T pt = std::exp((sij - lse[jj]) - lse[jj + 1]);
-      const T e = scale * (p * (dP[i * kBS + j] - dv_i) + pt * (X[j * kBS + i] - dv[static_cast<size_t>(j0 + j)]));
+      const size_t jj = static_cast<size_t>(j0 + j);
+      T p, pt;
+      const T e = cscm_attention::grad_entry(scale * S[i * kBS + j], dP[i * kBS + j], X[j * kBS + i], m_i, ll_i, dv_i,
+                                             lse[2 * jj], lse[2 * jj + 1], dv[jj], scale, &p, &pt);
       E[i * kBS + j] = e;
       PT[i * kBS + j] = pt;
       Et[j * kBS + i] = e;

@@ -34,28 +34,24 @@
 namespace mcwes {
 namespace cscm_attention {
 
-// Merge of two streaming-softmax states (m, l) of the same row: the running max and the sum of
-// exp(score − max). Returns the new max; *wa and *wb are the factors the two partial numerators
-// are multiplied by. A state with m = −inf (no key seen yet) contributes nothing.
+// The probability of key j for row i from the saved (max, log sum) pair of row i.
 template <typename T>
-MCWES_HD T merge_max(T ma, T mb, T* wa, T* wb) {
-  const T m = ma > mb ? ma : mb;
-  if (m == -INFINITY) {
-    *wa = T(0);
-    *wb = T(0);
-    return m;
-  }
-  *wa = ma == -INFINITY ? T(0) : exp(ma - m);
-  *wb = mb == -INFINITY ? T(0) : exp(mb - m);
-  return m;
+MCWES_HD T prob(T logit, T row_max, T row_log_sum) {
+#if defined(__CUDA_ARCH__)
+  return exp((logit - row_max) - row_log_sum);
+#else
+  return std::exp((logit - row_max) - row_log_sum);
+#endif
 }
 
-// Row factor of the backward: Dv_i = Σ_d dO_id O_id.
-template <typename T, typename A1, typename A2>
-MCWES_HD T row_dot(const A1& a, const A2& b, int64_t D) {
-  T acc = T(0);
-  for (int64_t d = 0; d < D; ++d) acc += a(d) * b(d);
-  return acc;
+// One entry of the backward for the pair (i, j), from logit = s·q_i·q_j, a = dO_i·q_j,
+// x = q_i·dO_j = dO_j·q_i and the rows' saved (m, ll) and Dv. Returns E_ij = s (dS_ij + dS_ji)
+// and sets *p_ji = P_ji, the weight of dO_j in dq_i (q as value).
+template <typename T>
+MCWES_HD T grad_entry(T logit, T a, T x, T m_i, T ll_i, T dv_i, T m_j, T ll_j, T dv_j, T scale, T* p_ij, T* p_ji) {
+  *p_ij = prob(logit, m_i, ll_i);
+  *p_ji = prob(logit, m_j, ll_j);
+  return scale * (*p_ij * (a - dv_i) + *p_ji * (x - dv_j));
 }
 
 }  // namespace cscm_attention
