@@ -3,7 +3,7 @@
 // are shared out dynamically, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
 // and, transposed, for row block J. Because one pair writes to two row blocks, every thread keeps
 // its own streaming-softmax state (m, l, numerator) for the video's rows; the states are merged
-// in thread order at the end. Scratch: 2·T·D packed copies + threads·T·D partial sums + a few
+// in thread order at the end. Scratch: 2·T·D packed copies (3·T·D in the backward) + threads·T·D partial sums + a few
 // BS×BS tiles per thread, all O(T·D): nothing grows with T². See mcwes/kernels/cscm_attention.h.
 #include <algorithm>
 #include <cmath>
@@ -91,17 +91,20 @@ struct Packed {
 };
 
 template <typename T>
-void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, int64_t L, int64_t D, Packed<T>& p) {
+void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, int64_t L, int64_t D, Packed<T>& p,
+               bool panels = true) {
   team_for(team, p.nb, [&](int64_t J) {
     const int64_t j0 = J * kBS, bj = std::min(kBS, L - j0);
     T* panel = p.panels.data() + J * D * kBS;
     for (int64_t j = 0; j < bj; ++j) {
       T* row = p.rows.data() + (j0 + j) * D;
       for (int64_t d = 0; d < D; ++d) row[d] = src(b, j0 + j, d);
-      for (int64_t d = 0; d < D; ++d) panel[d * kBS + j] = row[d];
+      if (panels)
+        for (int64_t d = 0; d < D; ++d) panel[d * kBS + j] = row[d];
     }
-    for (int64_t d = 0; d < D; ++d)
-      for (int64_t j = bj; j < kBS; ++j) panel[d * kBS + j] = T(0);
+    if (panels)
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t j = bj; j < kBS; ++j) panel[d * kBS + j] = T(0);
   });
 }
 
@@ -290,12 +293,12 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
   const auto gq = grad_q.s3<T>();
   const T scale = static_cast<T>(scale_d);
   const int threads = std::max(1, std::min(nt, 64));
-  Packed<T> pq, pdo;
+  Packed<T> pq, pdo;  // dO is only read by rows: no panels
   for (auto* p : {&pq, &pdo}) {
     p->D = D;
     p->rows.resize(static_cast<size_t>(T_ * D));
-    p->panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
   }
+  pq.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
   std::vector<T> lse(static_cast<size_t>(2 * T_)), dv(static_cast<size_t>(T_));
   std::vector<BwdState<T>> states(static_cast<size_t>(threads));
   for (int64_t b = 0; b < B; ++b) {
@@ -308,7 +311,7 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
       BwdState<T>& st = states[static_cast<size_t>(team.tid)];
       if (L > 0) {
         pack_rows(team, qs, b, L, D, pq);
-        pack_rows(team, gs, b, L, D, pdo);
+        pack_rows(team, gs, b, L, D, pdo, false);
         team_for(team, L, [&](int64_t i) {
           T acc = T(0);
           for (int64_t d = 0; d < D; ++d) acc += gs(b, i, d) * os(b, i, d);
