@@ -1,6 +1,6 @@
 // CPU driver of cscm_attention. One video at a time, all threads on it: q is packed once into
 // contiguous rows and into transposed column panels; the upper-triangular tile pairs (I <= J)
-// are shared out dynamically, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
+// are dealt round-robin to the threads, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
 // and, transposed, for row block J. Because one pair writes to two row blocks, every thread keeps
 // its own streaming-softmax state (m, l, numerator) for the video's rows; the states are merged
 // in thread order at the end. Scratch: 2·T·D packed copies (3·T·D in the backward) + threads·T·D partial sums + a few
@@ -67,17 +67,55 @@ void in_team(int threads, bool parallel, F&& body) {
   body(Team{0, 1});
 }
 
-// Work-shared loop over [0, n) inside a team region (dynamic: pair rows have unequal costs).
+// Work-shared loop over [0, n) inside a team region. Round-robin (static, 1): pair rows have
+// unequal costs, falling with I, and a fixed assignment keeps the sums deterministic.
 template <typename F>
 void team_for(const Team& team, int64_t n, F&& body) {
 #if defined(MCWES_OPENMP)
   if (team.size > 1) {
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static, 1)
     for (int64_t i = 0; i < n; ++i) body(i);
     return;
   }
 #endif
   for (int64_t i = 0; i < n; ++i) body(i);
+}
+
+// Barrier of a team region (nothing for a one-thread team, which may run inside a worksharing loop).
+inline void team_barrier(const Team& team) {
+#if defined(MCWES_OPENMP)
+  if (team.size > 1) {
+#pragma omp barrier
+  }
+#endif
+}
+
+// Runs video(team, b, ws) for every video b. With at least as many videos as threads, each thread
+// takes whole videos with its own workspace (no barriers, which oversubscribed machines punish);
+// otherwise all threads cooperate on one video at a time around one shared workspace.
+// make_ws(n) builds a workspace for a team of n; prepare(ws, b) is called once per video, before
+// the team starts on it.
+template <typename MakeWs, typename Prepare, typename Video>
+void for_videos(int64_t B, int threads, MakeWs&& make_ws, Prepare&& prepare, Video&& video) {
+#if defined(MCWES_OPENMP)
+  if (threads > 1 && B >= threads) {
+#pragma omp parallel num_threads(threads)
+    {
+      auto ws = make_ws(1);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t b = 0; b < B; ++b) {
+        prepare(ws, b);
+        video(Team{0, 1}, b, ws);
+      }
+    }
+    return;
+  }
+#endif
+  auto ws = make_ws(threads);
+  for (int64_t b = 0; b < B; ++b) {
+    prepare(ws, b);
+    in_team(threads, true, [&](Team team) { video(team, b, ws); });
+  }
 }
 
 // One video's q as contiguous rows (L×D) and as transposed panels: panel J is D×kBS holding
@@ -201,38 +239,43 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
   const auto ls = lse.s3<T>();
   const T scale = static_cast<T>(scale_d);
   const int threads = std::max(1, std::min(nt, 64));
-  Packed<T> pk;
-  pk.D = D;
-  pk.rows.resize(static_cast<size_t>(T_ * D));
-  pk.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
-  std::vector<FwdState<T>> states(static_cast<size_t>(threads));
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t L = len(b);
-    pk.L = L;
-    pk.nb = (L + kBS - 1) / kBS;
-    in_team(threads, L * L * D >= 32768, [&](Team team) {
-      FwdState<T>& st = states[static_cast<size_t>(team.tid)];
-      if (L > 0) {
-        pack_rows(team, qs, b, L, D, pk);
-        st.reset(L, D);
-        team_for(team, pk.nb, [&](int64_t I) {
-          for (int64_t J = I; J < pk.nb; ++J) fwd_pair(pk, scale, I, J, st);
-        });
-#if defined(MCWES_OPENMP)
-#pragma omp barrier
-#endif
-      }
-      team_for(team, T_, [&](int64_t i) {
-        if (i < L) {
-          fwd_merge_row(states, team.size, b, i, D, o, ls);
-        } else {
-          for (int64_t d = 0; d < D; ++d) o(b, i, d) = T(0);
-          ls(b, i, 0) = T(0);
-          ls(b, i, 1) = T(0);
-        }
+  struct Ws {
+    Packed<T> pk;
+    std::vector<FwdState<T>> states;
+  };
+  auto make_ws = [&](int n) {
+    Ws ws;
+    ws.pk.D = D;
+    ws.pk.rows.resize(static_cast<size_t>(T_ * D));
+    ws.pk.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
+    ws.states.resize(static_cast<size_t>(n));
+    return ws;
+  };
+  auto prepare = [&](Ws& ws, int64_t b) {
+    ws.pk.L = len(b);
+    ws.pk.nb = (ws.pk.L + kBS - 1) / kBS;
+  };
+  for_videos(B, threads, make_ws, prepare, [&](Team team, int64_t b, Ws& ws) {
+    const int64_t L = ws.pk.L;
+    FwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
+    if (L > 0) {
+      pack_rows(team, qs, b, L, D, ws.pk);
+      st.reset(L, D);
+      team_for(team, ws.pk.nb, [&](int64_t I) {
+        for (int64_t J = I; J < ws.pk.nb; ++J) fwd_pair(ws.pk, scale, I, J, st);
       });
+      team_barrier(team);
+    }
+    team_for(team, T_, [&](int64_t i) {
+      if (i < L) {
+        fwd_merge_row(ws.states, team.size, b, i, D, o, ls);
+      } else {
+        for (int64_t d = 0; d < D; ++d) o(b, i, d) = T(0);
+        ls(b, i, 0) = T(0);
+        ls(b, i, 1) = T(0);
+      }
     });
-  }
+  });
 }
 
 // Backward per-thread state: the partial dq of the video's rows plus tile scratch.
@@ -293,50 +336,57 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
   const auto gq = grad_q.s3<T>();
   const T scale = static_cast<T>(scale_d);
   const int threads = std::max(1, std::min(nt, 64));
-  Packed<T> pq, pdo;  // dO is only read by rows: no panels
-  for (auto* p : {&pq, &pdo}) {
-    p->D = D;
-    p->rows.resize(static_cast<size_t>(T_ * D));
-  }
-  pq.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
-  std::vector<T> lse(static_cast<size_t>(2 * T_)), dv(static_cast<size_t>(T_));
-  std::vector<BwdState<T>> states(static_cast<size_t>(threads));
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t L = len(b);
-    for (auto* p : {&pq, &pdo}) {
-      p->L = L;
-      p->nb = (L + kBS - 1) / kBS;
+  struct Ws {
+    Packed<T> pq, pdo;  // dO is only read by rows: no panels
+    std::vector<T> lse, dv;
+    std::vector<BwdState<T>> states;
+  };
+  auto make_ws = [&](int n) {
+    Ws ws;
+    for (auto* p : {&ws.pq, &ws.pdo}) {
+      p->D = D;
+      p->rows.resize(static_cast<size_t>(T_ * D));
     }
-    in_team(threads, L * L * D >= 32768, [&](Team team) {
-      BwdState<T>& st = states[static_cast<size_t>(team.tid)];
-      if (L > 0) {
-        pack_rows(team, qs, b, L, D, pq);
-        pack_rows(team, gs, b, L, D, pdo, false);
-        team_for(team, L, [&](int64_t i) {
-          T acc = T(0);
-          for (int64_t d = 0; d < D; ++d) acc += gs(b, i, d) * os(b, i, d);
-          dv[static_cast<size_t>(i)] = acc;
-          lse[static_cast<size_t>(2 * i)] = ls(b, i, 0);
-          lse[static_cast<size_t>(2 * i + 1)] = ls(b, i, 1);
-        });
-        st.reset(L, D);
-        team_for(team, pq.nb, [&](int64_t I) {
-          for (int64_t J = I; J < pq.nb; ++J) bwd_pair(pq, pdo, lse, dv, scale, I, J, st);
-        });
-#if defined(MCWES_OPENMP)
-#pragma omp barrier
-#endif
-      }
-      team_for(team, T_, [&](int64_t i) {
-        for (int64_t d = 0; d < D; ++d) {
-          T acc = T(0);
-          if (i < L)
-            for (int t = 0; t < team.size; ++t) acc += states[static_cast<size_t>(t)].dq[static_cast<size_t>(i * D + d)];
-          gq(b, i, d) = acc;
-        }
+    ws.pq.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
+    ws.lse.resize(static_cast<size_t>(2 * T_));
+    ws.dv.resize(static_cast<size_t>(T_));
+    ws.states.resize(static_cast<size_t>(n));
+    return ws;
+  };
+  auto prepare = [&](Ws& ws, int64_t b) {
+    for (auto* p : {&ws.pq, &ws.pdo}) {
+      p->L = len(b);
+      p->nb = (p->L + kBS - 1) / kBS;
+    }
+  };
+  for_videos(B, threads, make_ws, prepare, [&](Team team, int64_t b, Ws& ws) {
+    const int64_t L = ws.pq.L;
+    BwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
+    if (L > 0) {
+      pack_rows(team, qs, b, L, D, ws.pq);
+      pack_rows(team, gs, b, L, D, ws.pdo, false);
+      team_for(team, L, [&](int64_t i) {
+        T acc = T(0);
+        for (int64_t d = 0; d < D; ++d) acc += gs(b, i, d) * os(b, i, d);
+        ws.dv[static_cast<size_t>(i)] = acc;
+        ws.lse[static_cast<size_t>(2 * i)] = ls(b, i, 0);
+        ws.lse[static_cast<size_t>(2 * i + 1)] = ls(b, i, 1);
       });
+      st.reset(L, D);
+      team_for(team, ws.pq.nb, [&](int64_t I) {
+        for (int64_t J = I; J < ws.pq.nb; ++J) bwd_pair(ws.pq, ws.pdo, ws.lse, ws.dv, scale, I, J, st);
+      });
+      team_barrier(team);
+    }
+    team_for(team, T_, [&](int64_t i) {
+      for (int64_t d = 0; d < D; ++d) {
+        T acc = T(0);
+        if (i < L)
+          for (int t = 0; t < team.size; ++t) acc += ws.states[static_cast<size_t>(t)].dq[static_cast<size_t>(i * D + d)];
+        gq(b, i, d) = acc;
+      }
     });
-  }
+  });
 }
 
 }  // namespace

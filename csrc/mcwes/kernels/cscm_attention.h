@@ -22,9 +22,10 @@
 // Edge cases: a video of length 0 gives zero rows (and lse (0, 0)); D = 0 gives an empty output with
 // lse = log L. Non-finite q (or logits that overflow the dtype) give NaN/inf in the affected rows,
 // never a crash. Accumulation is in the input dtype (float32 tiles, as in flash attention).
-// Determinism: the CPU forward and backward sum in an order that depends only on the shapes and
-// the thread count (per-thread partial sums are merged in thread order); the CUDA forward is
-// deterministic; the CUDA backward is deterministic (no atomics: one block owns each row tile).
+// Determinism: the CPU forward and backward sum in an order fixed by the shapes and the thread
+// count (tile rows are dealt round-robin; per-thread partial sums are merged in thread order), so
+// results differ between thread counts only by rounding. CUDA forward and backward are
+// deterministic (no atomics: one block owns each output tile).
 #pragma once
 
 #include <cmath>
