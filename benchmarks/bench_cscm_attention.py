@@ -130,6 +130,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 10], help="B values of the full grid")
+    p.add_argument("--lengths", type=int, nargs="+", default=[250, 368, 1000, 4000], help="T values of the full grid")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +139,7 @@ def main() -> None:
     print(f"mcwes {mcwes.__version__}, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"threads {torch.get_num_threads()}, device {args.device}")
     check(args.device)
-    grid = [(1, 250), (1, 1000)] if args.quick else [(B, T) for B in (1, 10) for T in (250, 368, 1000, 4000)]
+    grid = [(1, 250), (1, 1000)] if args.quick else [(B, T) for B in args.batches for T in args.lengths]
     D = 1024
     header = f"{'B':>3} {'T':>5} | {'fwd ms: comp':>12} {'sdpa':>8} {'mcwes':>8} {'x best':>6} | " \
              f"{'f+b ms: comp':>12} {'sdpa':>8} {'mcwes':>8} {'x best':>6} | {'peak MiB: comp':>14} {'sdpa':>7} {'mcwes':>7}"
