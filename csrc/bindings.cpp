@@ -24,6 +24,8 @@ PYBIND11_MODULE(_C, m) {
   MCWES_DEF(m, outer_inner_scores_fwd_cpu);
   MCWES_DEF(m, nms_1d_fwd_cpu);
   MCWES_DEF(m, spot_postprocess_fwd_cpu);
+  MCWES_DEF(m, cscm_attention_fwd_cpu);
+  MCWES_DEF(m, cscm_attention_bwd_cpu);
 
   py::dict info;
   info["version"] = MCWES_VERSION;
@@ -50,6 +52,8 @@ PYBIND11_MODULE(_C, m) {
   MCWES_DEF(m, duration_mask_fwd_cuda);
   MCWES_DEF(m, multi_top_proposals_fwd_cuda);
   MCWES_DEF(m, outer_inner_scores_fwd_cuda);
+  MCWES_DEF(m, cscm_attention_fwd_cuda);
+  MCWES_DEF(m, cscm_attention_bwd_cuda);
 #else
   info["cuda"] = false;
   info["cuda_architectures"] = "";

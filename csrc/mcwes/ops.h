@@ -48,6 +48,11 @@ int64_t spot_postprocess_fwd_cpu(const View& attention, const View& cas, const V
                                  const View& lengths, const std::vector<int64_t>& m_values, double psi,
                                  double varsigma, double nms_threshold, double score_threshold,
                                  const View& out_ints, const View& out_score, int num_threads);
+void cscm_attention_check(const View& q, const View& lengths, const View& out, const View& lse);
+void cscm_attention_fwd_cpu(const View& q, const View& lengths, double scale, const View& out, const View& lse,
+                            int num_threads);
+void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out, const View& lse,
+                            const View& lengths, double scale, const View& grad_q, int num_threads);
 
 #if defined(MCWES_WITH_CUDA)
 int cuda_device_count();  // 0 when no driver or no device; never throws
@@ -64,6 +69,10 @@ int64_t multi_top_proposals_fwd_cuda(const View& a, const View& lengths, const V
 void outer_inner_scores_fwd_cuda(const View& x, const View& lengths, const View& batch_idx, const View& start,
                                  const View& end, const View& video_scores, const View& out, double psi,
                                  double varsigma, uintptr_t stream);
+void cscm_attention_fwd_cuda(const View& q, const View& lengths, double scale, const View& out, const View& lse,
+                             uintptr_t stream);
+void cscm_attention_bwd_cuda(const View& grad_out, const View& q, const View& out, const View& lse,
+                             const View& lengths, double scale, const View& grad_q, uintptr_t stream);
 #endif
 
 }  // namespace mcwes

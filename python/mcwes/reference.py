@@ -91,7 +91,7 @@ def cscm_attention(q: torch.Tensor, lengths: Sequence[int] | torch.Tensor | None
         weights = torch.softmax(scale * (qb @ qb.T), dim=1) if L else qb.new_zeros((0, 0))
         valid = weights @ qb
         rows.append(torch.cat([valid, q64.new_zeros((T - L, D))], dim=0))
-    return torch.stack(rows) if rows else q64.new_zeros((0, T, D))
+    return torch.stack(rows) if rows else q64 * 0.0  # empty batch, still on the autograd graph
 
 
 def _lengths_list(lengths: Sequence[int] | torch.Tensor | None, batch: int, steps: int) -> list[int]:

@@ -4,11 +4,14 @@ Each op validates its arguments here, allocates its outputs, and calls the torch
 (``mcwes._C``); the naive twins live in :mod:`mcwes.reference`.
 """
 from .topk_pool import topk_k, topk_pool
+from .cscm_attention import cscm_attention
 from .duration_mask import duration_mask
 from .multi_top_proposals import multi_top_proposals
 from .outer_inner_scores import outer_inner_scores
 from .nms_1d import nms_1d
 from .spot_postprocess import SpotProposals, spot_postprocess
 
-__all__ = ["topk_pool", "topk_k"]
-__all__ += ["duration_mask", "multi_top_proposals", "outer_inner_scores", "nms_1d", "spot_postprocess", "SpotProposals"]
+__all__ = [
+    "topk_pool", "topk_k", "cscm_attention", "duration_mask", "multi_top_proposals", "outer_inner_scores",
+    "nms_1d", "spot_postprocess", "SpotProposals",
+]

@@ -1,0 +1,425 @@
+// CPU driver of cscm_attention. One video at a time, all threads on it: q is packed once into
+// contiguous rows and into transposed column panels; the upper-triangular tile pairs (I <= J)
+// are dealt round-robin to the threads, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
+// and, transposed, for row block J. Because one pair writes to two row blocks, every thread keeps
+// its own streaming-softmax state (m, l, numerator) for the video's rows; the states are merged
+// in thread order at the end. Scratch: 2·T·D packed copies (3·T·D in the backward) + threads·T·D partial sums + a few
+// BS×BS tiles per thread, all O(T·D): nothing grows with T². See mcwes/kernels/cscm_attention.h.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "cpu_gemm.h"
+#include "mcwes/kernels/cscm_attention.h"
+#include "mcwes/ops.h"
+
+#if defined(MCWES_OPENMP)
+#include <omp.h>
+#endif
+
+namespace mcwes {
+
+void cscm_attention_check(const View& q, const View& lengths, const View& out, const View& lse) {
+  const char* op = "cscm_attention";
+  check_float_view(q, op, "q", 3);
+  const int64_t B = q.size(0), T_ = q.size(1);
+  check_view(lengths, op, "lengths", 1, DType::i64);
+  check_size(lengths, op, "lengths", 0, B);
+  check_view(out, op, "out", 3, q.dtype);
+  for (int d = 0; d < 3; ++d) check_size(out, op, "out", d, q.size(d));
+  check_view(lse, op, "lse", 3, q.dtype);
+  check_size(lse, op, "lse", 0, B);
+  check_size(lse, op, "lse", 1, T_);
+  check_size(lse, op, "lse", 2, 2);
+  for (const View* v : {&lengths, &out, &lse}) check_same_device(q, *v, op, "every tensor");
+}
+
+namespace {
+
+constexpr int64_t kBS = 64;  // rows per tile (both query and key blocks)
+
+void check_values(const View& q, const View& lengths, double scale) {
+  const int64_t B = q.size(0), T_ = q.size(1);
+  const auto len = lengths.s1<const int64_t>();
+  for (int64_t b = 0; b < B; ++b)
+    MCWES_CHECK(len(b) >= 0 && len(b) <= T_, "mcwes.cscm_attention: expected lengths to lie in [0, ", T_, "], got ",
+                len(b), " for video ", b);
+  MCWES_CHECK(std::isfinite(scale), "mcwes.cscm_attention: expected scale to be finite, got ", scale);
+}
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+struct Team {
+  int tid = 0, size = 1;
+};
+
+// Runs body(Team) on `threads` threads (one region, so `omp for` and barriers work inside).
+template <typename F>
+void in_team(int threads, bool parallel, F&& body) {
+#if defined(MCWES_OPENMP)
+  if (parallel && threads > 1) {
+#pragma omp parallel num_threads(threads)
+    body(Team{omp_get_thread_num(), omp_get_num_threads()});
+    return;
+  }
+#endif
+  body(Team{0, 1});
+}
+
+// Work-shared loop over [0, n) inside a team region. Round-robin (static, 1): pair rows have
+// unequal costs, falling with I, and a fixed assignment keeps the sums deterministic.
+template <typename F>
+void team_for(const Team& team, int64_t n, F&& body) {
+#if defined(MCWES_OPENMP)
+  if (team.size > 1) {
+#pragma omp for schedule(static, 1)
+    for (int64_t i = 0; i < n; ++i) body(i);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i) body(i);
+}
+
+// Barrier of a team region (nothing for a one-thread team, which may run inside a worksharing loop).
+inline void team_barrier(const Team& team) {
+#if defined(MCWES_OPENMP)
+  if (team.size > 1) {
+#pragma omp barrier
+  }
+#endif
+}
+
+// Runs video(team, b, ws) for every video b. With at least as many videos as threads, each thread
+// takes whole videos with its own workspace (no barriers, which oversubscribed machines punish);
+// otherwise all threads cooperate on one video at a time around one shared workspace.
+// make_ws(n) builds a workspace for a team of n; prepare(ws, b) is called once per video, before
+// the team starts on it.
+template <typename MakeWs, typename Prepare, typename Video>
+void for_videos(int64_t B, int threads, MakeWs&& make_ws, Prepare&& prepare, Video&& video) {
+#if defined(MCWES_OPENMP)
+  if (threads > 1 && B >= threads) {
+#pragma omp parallel num_threads(threads)
+    {
+      auto ws = make_ws(1);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t b = 0; b < B; ++b) {
+        prepare(ws, b);
+        video(Team{0, 1}, b, ws);
+      }
+    }
+    return;
+  }
+#endif
+  auto ws = make_ws(threads);
+  for (int64_t b = 0; b < B; ++b) {
+    prepare(ws, b);
+    in_team(threads, true, [&](Team team) { video(team, b, ws); });
+  }
+}
+
+// One video's q as contiguous rows (L×D) and as transposed panels: panel J is D×kBS holding
+// columns J·kBS.., zero-padded to kBS so the products can round their width up.
+template <typename T>
+struct Packed {
+  int64_t L = 0, D = 0, nb = 0;
+  std::vector<T> rows, panels;
+  const T* row(int64_t i) const { return rows.data() + i * D; }
+  const T* panel(int64_t J) const { return panels.data() + J * D * kBS; }
+};
+
+template <typename T>
+void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, int64_t L, int64_t D, Packed<T>& p,
+               bool panels = true) {
+  team_for(team, p.nb, [&](int64_t J) {
+    const int64_t j0 = J * kBS, bj = std::min(kBS, L - j0);
+    T* panel = p.panels.data() + J * D * kBS;
+    for (int64_t j = 0; j < bj; ++j) {
+      T* row = p.rows.data() + (j0 + j) * D;
+      for (int64_t d = 0; d < D; ++d) row[d] = src(b, j0 + j, d);
+      if (panels)
+        for (int64_t d = 0; d < D; ++d) panel[d * kBS + j] = row[d];
+    }
+    if (panels)
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t j = bj; j < kBS; ++j) panel[d * kBS + j] = T(0);
+  });
+}
+
+// C[bi×bj] = A rows (bi×D) · panel (D×bj); the width is rounded up inside the zero-padded panel.
+template <typename T>
+void scores(const T* A, int64_t bi, int64_t bj, int64_t D, const T* panel, T* C) {
+  cpu_gemm::gemm<T>(bi, std::min(kBS, round_up(bj, cpu_gemm::kMaxNR)), D, A, D, panel, kBS, C, kBS, false);
+}
+
+// Per-thread streaming-softmax state for all rows of the current video plus tile scratch.
+template <typename T>
+struct FwdState {
+  std::vector<T> num, m, l, s, p, pt;
+  void reset(int64_t L, int64_t D) {
+    num.assign(static_cast<size_t>(L * D), T(0));
+    m.assign(static_cast<size_t>(L), -std::numeric_limits<T>::infinity());
+    l.assign(static_cast<size_t>(L), T(0));
+    s.resize(kBS * kBS);
+    p.resize(kBS * kBS);
+    pt.resize(kBS * kBS);
+  }
+};
+
+// Online-softmax update of rows r0.. (n rows) with scores x(r, c) over nc keys; writes the
+// probabilities (relative to the new max) to prob[r·kBS + c] and rescales the numerators.
+template <typename T, typename X>
+void online_rows(FwdState<T>& st, int64_t r0, int64_t n, int64_t nc, int64_t D, X x, T* prob) {
+  for (int64_t r = 0; r < n; ++r) {
+    T mx = -std::numeric_limits<T>::infinity();
+    for (int64_t c = 0; c < nc; ++c) mx = std::max(mx, x(r, c));
+    T& m = st.m[static_cast<size_t>(r0 + r)];
+    const T m_new = std::max(m, mx);
+    const T alpha = m == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m - m_new);
+    T sum = T(0);
+    T* pr = prob + r * kBS;
+    for (int64_t c = 0; c < nc; ++c) {
+      pr[c] = std::exp(x(r, c) - m_new);
+      sum += pr[c];
+    }
+    T& l = st.l[static_cast<size_t>(r0 + r)];
+    l = alpha * l + sum;
+    m = m_new;
+    if (alpha != T(1)) {
+      T* num = st.num.data() + (r0 + r) * D;
+      for (int64_t d = 0; d < D; ++d) num[d] *= alpha;
+    }
+  }
+}
+
+template <typename T>
+void fwd_pair(const Packed<T>& pk, T scale, int64_t I, int64_t J, FwdState<T>& st) {
+  const int64_t D = pk.D, i0 = I * kBS, j0 = J * kBS;
+  const int64_t bi = std::min(kBS, pk.L - i0), bj = std::min(kBS, pk.L - j0);
+  T* S = st.s.data();
+  scores(pk.row(i0), bi, bj, D, pk.panel(J), S);
+  for (int64_t i = 0; i < bi; ++i)
+    for (int64_t j = 0; j < bj; ++j) S[i * kBS + j] *= scale;
+  online_rows(st, i0, bi, bj, D, [&](int64_t r, int64_t c) { return S[r * kBS + c]; }, st.p.data());
+  cpu_gemm::gemm<T>(bi, D, bj, st.p.data(), kBS, pk.row(j0), D, st.num.data() + i0 * D, D, true);
+  if (I == J) return;
+  online_rows(st, j0, bj, bi, D, [&](int64_t r, int64_t c) { return S[c * kBS + r]; }, st.pt.data());
+  cpu_gemm::gemm<T>(bj, D, bi, st.pt.data(), kBS, pk.row(i0), D, st.num.data() + j0 * D, D, true);
+}
+
+// Merges the threads' states of row i into out[b, i, :] and lse[b, i].
+template <typename T>
+void fwd_merge_row(const std::vector<FwdState<T>>& states, int team, int64_t b, int64_t i, int64_t D,
+                   const Strided3<T>& out, const Strided3<T>& lse) {
+  T m = states[0].m[static_cast<size_t>(i)];
+  for (int t = 1; t < team; ++t) m = std::max(m, states[static_cast<size_t>(t)].m[static_cast<size_t>(i)]);
+  T l = T(0);
+  T w[64];
+  for (int t = 0; t < team; ++t) {
+    const auto& st = states[static_cast<size_t>(t)];
+    const T mt = st.m[static_cast<size_t>(i)];
+    w[t] = mt == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(mt - m);
+    l += w[t] * st.l[static_cast<size_t>(i)];
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    T acc = T(0);
+    for (int t = 0; t < team; ++t) acc += w[t] * states[static_cast<size_t>(t)].num[static_cast<size_t>(i * D + d)];
+    out(b, i, d) = acc / l;
+  }
+  lse(b, i, 0) = m;
+  lse(b, i, 1) = std::log(l);
+}
+
+template <typename T>
+void fwd_impl(const View& q, const View& lengths, double scale_d, const View& out, const View& lse, int nt) {
+  const int64_t B = q.size(0), T_ = q.size(1), D = q.size(2);
+  const auto qs = q.s3<const T>();
+  const auto len = lengths.s1<const int64_t>();
+  const auto o = out.s3<T>();
+  const auto ls = lse.s3<T>();
+  const T scale = static_cast<T>(scale_d);
+  const int threads = std::max(1, std::min(nt, 64));
+  struct Ws {
+    Packed<T> pk;
+    std::vector<FwdState<T>> states;
+  };
+  auto make_ws = [&](int n) {
+    Ws ws;
+    ws.pk.D = D;
+    ws.pk.rows.resize(static_cast<size_t>(T_ * D));
+    ws.pk.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
+    ws.states.resize(static_cast<size_t>(n));
+    return ws;
+  };
+  auto prepare = [&](Ws& ws, int64_t b) {
+    ws.pk.L = len(b);
+    ws.pk.nb = (ws.pk.L + kBS - 1) / kBS;
+  };
+  for_videos(B, threads, make_ws, prepare, [&](Team team, int64_t b, Ws& ws) {
+    const int64_t L = ws.pk.L;
+    FwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
+    if (L > 0) {
+      pack_rows(team, qs, b, L, D, ws.pk);
+      st.reset(L, D);
+      team_for(team, ws.pk.nb, [&](int64_t I) {
+        for (int64_t J = I; J < ws.pk.nb; ++J) fwd_pair(ws.pk, scale, I, J, st);
+      });
+      team_barrier(team);
+    }
+    team_for(team, T_, [&](int64_t i) {
+      if (i < L) {
+        fwd_merge_row(ws.states, team.size, b, i, D, o, ls);
+      } else {
+        for (int64_t d = 0; d < D; ++d) o(b, i, d) = T(0);
+        ls(b, i, 0) = T(0);
+        ls(b, i, 1) = T(0);
+      }
+    });
+  });
+}
+
+// Backward per-thread state: the partial dq of the video's rows plus tile scratch.
+template <typename T>
+struct BwdState {
+  std::vector<T> dq, s, dp, x, e, pt, et, p;
+  void reset(int64_t L, int64_t D) {
+    dq.assign(static_cast<size_t>(L * D), T(0));
+    for (auto* v : {&s, &dp, &x, &e, &pt, &et, &p}) v->resize(kBS * kBS);
+  }
+};
+
+// lse holds (row max, log of the row sum) pairs: P = exp((s − max) − log sum) keeps the digits
+// that a single rounded logsumexp near |s| ~ 1000 would lose.
+template <typename T>
+void bwd_pair(const Packed<T>& pq, const Packed<T>& pdo, const std::vector<T>& lse, const std::vector<T>& dv, T scale,
+              int64_t I, int64_t J, BwdState<T>& st) {
+  const int64_t D = pq.D, i0 = I * kBS, j0 = J * kBS;
+  const int64_t bi = std::min(kBS, pq.L - i0), bj = std::min(kBS, pq.L - j0);
+  const bool diag = I == J;
+  T *S = st.s.data(), *dP = st.dp.data(), *X = diag ? st.dp.data() : st.x.data();
+  scores(pq.row(i0), bi, bj, D, pq.panel(J), S);    // q_i·q_j
+  scores(pdo.row(i0), bi, bj, D, pq.panel(J), dP);  // dO_i·q_j
+  if (!diag) scores(pdo.row(j0), bj, bi, D, pq.panel(I), X);  // X[j][i] = dO_j·q_i
+  T *E = st.e.data(), *PT = st.pt.data(), *Et = st.et.data(), *P = st.p.data();
+  for (int64_t i = 0; i < bi; ++i) {
+    const T m_i = lse[static_cast<size_t>(2 * (i0 + i))], ll_i = lse[static_cast<size_t>(2 * (i0 + i) + 1)];
+    const T dv_i = dv[static_cast<size_t>(i0 + i)];
+    for (int64_t j = 0; j < bj; ++j) {
+      const size_t jj = static_cast<size_t>(j0 + j);
+      T p, pt;
+      const T e = cscm_attention::grad_entry(scale * S[i * kBS + j], dP[i * kBS + j], X[j * kBS + i], m_i, ll_i, dv_i,
+                                             lse[2 * jj], lse[2 * jj + 1], dv[jj], scale, &p, &pt);
+      E[i * kBS + j] = e;
+      PT[i * kBS + j] = pt;
+      Et[j * kBS + i] = e;
+      P[j * kBS + i] = p;
+    }
+  }
+  T* dqi = st.dq.data() + i0 * D;
+  cpu_gemm::gemm<T>(bi, D, bj, E, kBS, pq.row(j0), D, dqi, D, true);
+  cpu_gemm::gemm<T>(bi, D, bj, PT, kBS, pdo.row(j0), D, dqi, D, true);
+  if (diag) return;
+  T* dqj = st.dq.data() + j0 * D;
+  cpu_gemm::gemm<T>(bj, D, bi, Et, kBS, pq.row(i0), D, dqj, D, true);
+  cpu_gemm::gemm<T>(bj, D, bi, P, kBS, pdo.row(i0), D, dqj, D, true);
+}
+
+template <typename T>
+void bwd_impl(const View& grad_out, const View& q, const View& out, const View& lse_v, const View& lengths,
+              double scale_d, const View& grad_q, int nt) {
+  const int64_t B = q.size(0), T_ = q.size(1), D = q.size(2);
+  const auto qs = q.s3<const T>();
+  const auto gs = grad_out.s3<const T>();
+  const auto os = out.s3<const T>();
+  const auto ls = lse_v.s3<const T>();
+  const auto len = lengths.s1<const int64_t>();
+  const auto gq = grad_q.s3<T>();
+  const T scale = static_cast<T>(scale_d);
+  const int threads = std::max(1, std::min(nt, 64));
+  struct Ws {
+    Packed<T> pq, pdo;  // dO is only read by rows: no panels
+    std::vector<T> lse, dv;
+    std::vector<BwdState<T>> states;
+  };
+  auto make_ws = [&](int n) {
+    Ws ws;
+    for (auto* p : {&ws.pq, &ws.pdo}) {
+      p->D = D;
+      p->rows.resize(static_cast<size_t>(T_ * D));
+    }
+    ws.pq.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
+    ws.lse.resize(static_cast<size_t>(2 * T_));
+    ws.dv.resize(static_cast<size_t>(T_));
+    ws.states.resize(static_cast<size_t>(n));
+    return ws;
+  };
+  auto prepare = [&](Ws& ws, int64_t b) {
+    for (auto* p : {&ws.pq, &ws.pdo}) {
+      p->L = len(b);
+      p->nb = (p->L + kBS - 1) / kBS;
+    }
+  };
+  for_videos(B, threads, make_ws, prepare, [&](Team team, int64_t b, Ws& ws) {
+    const int64_t L = ws.pq.L;
+    BwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
+    if (L > 0) {
+      pack_rows(team, qs, b, L, D, ws.pq);
+      pack_rows(team, gs, b, L, D, ws.pdo, false);
+      team_for(team, L, [&](int64_t i) {
+        T acc = T(0);
+        for (int64_t d = 0; d < D; ++d) acc += gs(b, i, d) * os(b, i, d);
+        ws.dv[static_cast<size_t>(i)] = acc;
+        ws.lse[static_cast<size_t>(2 * i)] = ls(b, i, 0);
+        ws.lse[static_cast<size_t>(2 * i + 1)] = ls(b, i, 1);
+      });
+      st.reset(L, D);
+      team_for(team, ws.pq.nb, [&](int64_t I) {
+        for (int64_t J = I; J < ws.pq.nb; ++J) bwd_pair(ws.pq, ws.pdo, ws.lse, ws.dv, scale, I, J, st);
+      });
+      team_barrier(team);
+    }
+    team_for(team, T_, [&](int64_t i) {
+      for (int64_t d = 0; d < D; ++d) {
+        T acc = T(0);
+        if (i < L)
+          for (int t = 0; t < team.size; ++t) acc += ws.states[static_cast<size_t>(t)].dq[static_cast<size_t>(i * D + d)];
+        gq(b, i, d) = acc;
+      }
+    });
+  });
+}
+
+}  // namespace
+
+void cscm_attention_fwd_cpu(const View& q, const View& lengths, double scale, const View& out, const View& lse,
+                            int num_threads) {
+  cscm_attention_check(q, lengths, out, lse);
+  MCWES_CHECK(q.device == -1, "mcwes.cscm_attention: expected CPU tensors for the CPU kernel, got device ", q.device);
+  check_values(q, lengths, scale);
+  if (out.numel() == 0 && lse.numel() == 0) return;
+  dispatch_float(q.dtype, "cscm_attention", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    fwd_impl<T>(q, lengths, scale, out, lse, num_threads);
+  });
+}
+
+void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out, const View& lse,
+                            const View& lengths, double scale, const View& grad_q, int num_threads) {
+  cscm_attention_check(q, lengths, out, lse);
+  const char* op = "cscm_attention";
+  check_view(grad_out, op, "grad_out", 3, q.dtype);
+  check_view(grad_q, op, "grad_q", 3, q.dtype);
+  for (int d = 0; d < 3; ++d) {
+    check_size(grad_out, op, "grad_out", d, q.size(d));
+    check_size(grad_q, op, "grad_q", d, q.size(d));
+  }
+  MCWES_CHECK(q.device == -1, "mcwes.cscm_attention: expected CPU tensors for the CPU kernel, got device ", q.device);
+  check_values(q, lengths, scale);
+  if (grad_q.numel() == 0) return;
+  dispatch_float(q.dtype, "cscm_attention", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    bwd_impl<T>(grad_out, q, out, lse, lengths, scale, grad_q, num_threads);
+  });
+}
+
+}  // namespace mcwes
