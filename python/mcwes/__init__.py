@@ -5,3 +5,9 @@ from . import ops, reference
 from .config import Config
 
 __all__ = ["__version__", "build_info", "ops", "reference", "Config"]
+from .model import MCWES, MCWESOutput
+from . import losses
+from .checkpoint import load_checkpoint, save_checkpoint
+from .train import Trainer, VideoItem
+
+__all__ += ["MCWES", "MCWESOutput", "losses", "load_checkpoint", "save_checkpoint", "Trainer", "VideoItem"]
