@@ -73,8 +73,8 @@ def train_items(items: Sequence, config: Config, out_dir: Path, *, device: Optio
     fold = select_fold(items, holdout)
     log.info("mcwes train: %d training videos%s", len(fold), f" (subject {holdout} held out)" if holdout else "")
     trainer = Trainer(config, fold, device=device, out_dir=out_dir, progress=progress)
-    trainer.fit()
-    return trainer.save()
+    trainer.fit()  # writes out_dir/checkpoint.pt at the end
+    return Path(out_dir) / "checkpoint.pt"
 
 
 def run(args: argparse.Namespace) -> int:
