@@ -11,13 +11,14 @@ The Trainer needs only a sequence of items with ``.features`` (``[T, 2D]`` array
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Protocol, Union
+from typing import Any, Iterator, Optional, Protocol, Union
 
 import numpy as np
 import torch
@@ -151,9 +152,11 @@ class Trainer:
         kernels: compiled kernels (True) or the plain-PyTorch path (False) in the model and losses.
         checkpoint_every: also checkpoint every this many iterations (None: only at the end of ``fit``).
 
-    Seeding: ``torch.manual_seed(train.seed)`` before the weights are initialised (dropout then draws
-    from torch's global generator), and one ``numpy.random.Generator(train.seed)`` for batches and
-    resampling; checkpoints store all three states, so a resumed run continues exactly.
+    Seeding: the weights are initialised and dropout draws under torch's generator seeded with
+    ``train.seed`` — the Trainer keeps its own copy of that generator state and swaps it in only
+    around its own work, so other torch RNG use (or another Trainer) does not change its run — and
+    one ``numpy.random.Generator(train.seed)`` draws batches and resampling. Checkpoints store these
+    states, so a resumed run continues exactly.
     """
 
     def __init__(self, config: Config, train_items: Sequence[TrainingItem], device: Union[str, torch.device, None] = None,
@@ -166,10 +169,12 @@ class Trainer:
         self.device = resolve_device(device)
         self.progress, self.checkpoint_every = progress, checkpoint_every
         tc = config.train
-        torch.manual_seed(tc.seed)
         self.rng = np.random.default_rng(tc.seed)
         self.sampler = PairBatchSampler(self.labels, tc.batch_size, tc.n_pairs, self.rng)
-        self.model = MCWES(config, kernels=kernels).to(self.device)
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            torch.manual_seed(tc.seed)
+            self.model = MCWES(config, kernels=kernels).to(self.device)
+            self._torch_rng = self._get_torch_rng()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         self.iteration = 0
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -189,12 +194,34 @@ class Trainer:
         lengths = torch.full((len(videos),), n, dtype=torch.int64)
         return x.to(self.device), y.to(self.device), lengths.to(self.device)
 
+    def _cuda_devices(self) -> list[int]:
+        if self.device.type != "cuda":
+            return []
+        return [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+
+    def _get_torch_rng(self) -> dict[str, torch.Tensor]:
+        state = {"torch": torch.get_rng_state()}
+        for index in self._cuda_devices():
+            state["cuda"] = torch.cuda.get_rng_state(index)
+        return state
+
+    @contextlib.contextmanager
+    def _own_rng(self) -> Iterator[None]:
+        """Run under this Trainer's torch generator state; the global state is left as it was."""
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            torch.set_rng_state(self._torch_rng["torch"])
+            for index in self._cuda_devices():
+                torch.cuda.set_rng_state(self._torch_rng["cuda"], index)
+            yield
+            self._torch_rng = self._get_torch_rng()
+
     def step(self) -> dict[str, float]:
         """One iteration (one batch, one Adam step). Returns ``{"iteration": i, term: value, ..., "total": value}``."""
         self.model.train()
         videos, pairs = self.sampler.sample()
         x, y, lengths = self._batch(videos)
-        out = self.model(x, lengths)
+        with self._own_rng():
+            out = self.model(x, lengths)
         terms = mcwes_losses(out, y, self.config.train, pairs, kernels=self.model.kernels)
         total = terms["total"]
         if not math.isfinite(float(total.detach())):
@@ -229,10 +256,7 @@ class Trainer:
         return self.model.eval()
 
     def _rng_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            state["cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
+        return {"numpy": self.rng.bit_generator.state, **self._torch_rng}
 
     def save(self, path: Union[str, Path, None] = None) -> Path:
         """Checkpoint weights, config, optimizer, iteration and RNG states (default ``out_dir/checkpoint.pt``)."""
@@ -259,7 +283,7 @@ class Trainer:
         if "numpy" in rng:
             trainer.rng.bit_generator.state = rng["numpy"]
         if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
+            trainer._torch_rng["torch"] = rng["torch"]
         if "cuda" in rng and trainer.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], trainer.device)
+            trainer._torch_rng["cuda"] = rng["cuda"]
         return trainer

@@ -55,6 +55,17 @@ def build_config(args: argparse.Namespace) -> Config:
     return config.replace(train=train) if train else config
 
 
+def fit_feature_dim(config: Config, items: Sequence) -> Config:
+    """The config with ``model.feature_dim`` set to the data's D (half the features' width) when they differ."""
+    if not items:
+        return config
+    width = int(getattr(items[0].features, "shape", (0, 0))[-1])
+    if width % 2 == 0 and width // 2 != config.model.feature_dim:
+        log.info("mcwes train: features have 2D = %d channels; using model.feature_dim = %d", width, width // 2)
+        return config.replace(model={"feature_dim": width // 2})
+    return config
+
+
 def select_fold(items: Sequence, holdout: Optional[str]) -> list:
     """All items, or those whose subject is not ``holdout`` (a ValueError names unknown subjects)."""
     if holdout is None:
@@ -71,6 +82,7 @@ def train_items(items: Sequence, config: Config, out_dir: Path, *, device: Optio
     from ..train import Trainer
 
     fold = select_fold(items, holdout)
+    config = fit_feature_dim(config, fold)
     log.info("mcwes train: %d training videos%s", len(fold), f" (subject {holdout} held out)" if holdout else "")
     trainer = Trainer(config, fold, device=device, out_dir=out_dir, progress=progress)
     trainer.fit()  # writes out_dir/checkpoint.pt at the end
