@@ -172,6 +172,8 @@ def test_resume_continues_exactly(tmp_path):
     assert resumed.iteration == 2
     resumed.fit()
     assert resumed.iteration == 4
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in lines] == [1, 2, 3, 4]  # resume continues the log in the checkpoint's folder
     for k, v in _weights(straight.model).items():
         torch.testing.assert_close(_weights(resumed.model)[k], v, rtol=0, atol=0)
 

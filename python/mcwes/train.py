@@ -271,8 +271,10 @@ class Trainer:
                device: Union[str, torch.device, None] = None, out_dir: Union[str, Path, None] = None,
                progress: bool = True, kernels: bool = True) -> "Trainer":
         """A Trainer restored from a checkpoint written by :meth:`save`: weights, optimizer, iteration and
-        RNG states, so ``fit()`` continues exactly as the uninterrupted run would have (same items)."""
+        RNG states, so ``fit()`` continues exactly as the uninterrupted run would have (same items).
+        ``out_dir`` defaults to the checkpoint's folder (metrics are appended, the checkpoint updated)."""
         model, config, state = load_checkpoint(checkpoint_path)
+        out_dir = Path(checkpoint_path).parent if out_dir is None else out_dir
         if state["optimizer"] is None:
             raise ValueError(f"mcwes.Trainer.resume: {checkpoint_path} holds no optimizer state (not a training checkpoint)")
         trainer = cls(config, train_items, device=device, out_dir=out_dir, progress=progress, kernels=kernels)

@@ -39,13 +39,16 @@ def load_training_items(features_dir: Path, annotations_file: Path, config: Conf
     """The training videos as :class:`~mcwes.train.VideoItem` s, read by ``mcwes.data.SpottingDataset``.
 
     The only place the command touches the data loaders (imported lazily, so everything else of the
-    command works and is tested without them).
+    command works and is tested without them). D is not imposed here: :func:`fit_feature_dim` takes
+    it from the features.
     """
     from ..data import SpottingDataset
     from ..train import VideoItem
 
-    dataset = SpottingDataset(features_dir, annotations_file, config=config)
-    return [VideoItem(v.features, v.labels, v.subject, v.name) for v in dataset]
+    preset = config.preset if config.preset in Config.preset_names() else None
+    dataset = SpottingDataset(features_dir, annotations_file, fps=config.data.fps,
+                              snippet_frames=config.data.snippet_frames, preset=preset)
+    return [VideoItem(v.features, v.labels, v.subject, getattr(v, "name", None) or v.video) for v in dataset]
 
 
 def build_config(args: argparse.Namespace) -> Config:
