@@ -146,6 +146,7 @@ def test_gradients_reach_every_parameter(fusion):
         assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
 
 
+@torch.no_grad()
 def test_init_is_kaiming_uniform_with_zero_biases():
     model = _model()
     for name, module in model.named_modules():
