@@ -1,11 +1,23 @@
-"""mcwes — MC-WES weakly-supervised facial micro- and macro-expression spotting."""
+"""mcwes — MC-WES weakly-supervised facial micro- and macro-expression spotting.
+
+``mcwes.spot(features)`` spots expressions with the default model (``mcwes.load(checkpoint)``);
+``mcwes.Trainer`` / ``mcwes.loso`` train; ``mcwes.evaluate`` scores predictions the MEGC way;
+``mcwes.ops`` holds the compiled kernels and ``mcwes.reference`` their naive twins.
+"""
 from ._version import __version__
 from ._ext import build_info
-from . import data, ops, reference
+from . import data, losses, ops, reference
 from .config import Config
-
-__all__ = ["__version__", "build_info", "data", "ops", "reference", "Config"]
-from .proposals import Proposal
+from .model import MCWES, MCWESOutput
+from .checkpoint import load_checkpoint, save_checkpoint
+from .train import Trainer, VideoItem
+from .proposals import Proposal, Proposals
 from .metrics import EvaluationResult, evaluate
+from .inference import load, spot
+from .loso import LosoResult, loso
 
-__all__ += ["Proposal", "EvaluationResult", "evaluate"]
+__all__ = [
+    "__version__", "build_info", "data", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
+    "load_checkpoint", "save_checkpoint", "Trainer", "VideoItem", "Proposal", "Proposals", "EvaluationResult",
+    "evaluate", "load", "spot", "LosoResult", "loso",
+]

@@ -55,15 +55,20 @@ class ModelConfig:
     #: Fusion of the two streams: "cscm" (the paper), "ccm" (CO2-Net's cross-modal consensus module),
     #: "concat" (plain concatenation) — Table 1's variants.
     fusion: str = "cscm"
-    #: Dropout inside each attention generator (CO2-Net: 0.5).
+    #: Dropout inside each attention generator (CO2-Net: 0.5); also the dropout of the "ccm" fusion's
+    #: gates (CO2-Net uses 0.5 there too).
     attention_dropout: float = 0.5
     #: Dropout after the fusion convolution (CO2-Net: 0.7).
     fusion_dropout: float = 0.7
     #: Dropout inside the classifier (CO2-Net: 0.7).
     classifier_dropout: float = 0.7
+    #: Hidden channels of the attention generators (SPEC §2 / CO2-Net: 512); smaller values only for
+    #: quick experiments and tests.
+    attention_hidden: int = 512
 
     def validate(self) -> None:
         _positive("model.feature_dim", self.feature_dim, integer=True)
+        _positive("model.attention_hidden", self.attention_hidden, integer=True)
         _positive("model.n_classes", self.n_classes, integer=True)
         _positive("model.attention_scale", self.attention_scale)
         if self.fusion not in FUSIONS:

@@ -53,12 +53,6 @@ class LosoResult:
         return self.evaluation.table()
 
 
-def _training_items(dataset: Any) -> list:
-    from .train import VideoItem
-
-    return [VideoItem(item.features, item.labels, item.subject, item.video) for item in dataset]
-
-
 def train_and_spot(config: Config, train_set: Any, test_set: Any, directory: Union[str, Path, None] = None, *,
                    device: Optional[str] = None, progress: bool = True, kernels: bool = True) -> tuple[Any, Proposals]:
     """Train on ``train_set``, spot every video of ``test_set``; returns ``(model, predictions)``.
@@ -68,7 +62,7 @@ def train_and_spot(config: Config, train_set: Any, test_set: Any, directory: Uni
     """
     from .train import Trainer
 
-    items = _training_items(train_set)
+    items = list(train_set)
     ckpt = Path(directory) / "checkpoint.pt" if directory is not None else None
     if ckpt is not None and ckpt.exists():
         trainer = Trainer.resume(ckpt, items, device=device, progress=progress)

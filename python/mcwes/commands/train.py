@@ -1,0 +1,100 @@
+"""``mcwes train``: train one MC-WES model (optionally one LOSO fold) from features and annotations.
+
+Example::
+
+    mcwes train --preset casme2 --features feats/ --annotations "CAS(ME)^2code_final.xlsx" \\
+        --out runs/s15 --holdout s15
+
+writes ``runs/s15/config.yaml``, ``metrics.jsonl`` and ``checkpoint.pt``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+from ..config import Config
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train an MC-WES model (one LOSO fold with --holdout)")
+    p.add_argument("--preset", default="casme2", choices=Config.preset_names(), help="the paper's settings (SPEC §8)")
+    p.add_argument("--config", type=Path, help="a YAML config (overrides --preset)")
+    p.add_argument("--features", type=Path, required=True, help="folder of per-video features")
+    p.add_argument("--annotations", type=Path, required=True, help="annotation file (xlsx or csv)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (config, metrics log, checkpoint)")
+    p.add_argument("--iterations", type=int, help="training iterations (default: the preset's)")
+    p.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: CUDA when available)")
+    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
+    p.add_argument("--holdout", metavar="SUBJECT", help="leave this subject out (one LOSO fold)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def load_training_items(features_dir: Path, annotations_file: Path, config: Config) -> list:
+    """The training videos as :class:`~mcwes.train.VideoItem` s, read by ``mcwes.data.SpottingDataset``.
+
+    The only place the command touches the data loaders (imported lazily, so everything else of the
+    command works and is tested without them). D is not imposed here: :func:`fit_feature_dim` takes
+    it from the features.
+    """
+    from ..data import SpottingDataset
+
+    preset = config.preset if config.preset in Config.preset_names() else None
+    dataset = SpottingDataset(features_dir, annotations_file, fps=config.data.fps,
+                              snippet_frames=config.data.snippet_frames, preset=preset)
+    return list(dataset)
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """The preset (or YAML config) with the command-line overrides applied."""
+    config = Config.from_yaml(args.config) if args.config else Config.preset(args.preset)
+    train = {k: v for k, v in (("iterations", args.iterations), ("seed", args.seed)) if v is not None}
+    return config.replace(train=train) if train else config
+
+
+def fit_feature_dim(config: Config, items: Sequence) -> Config:
+    """The config with ``model.feature_dim`` set to the data's D (half the features' width) when they differ."""
+    if not items:
+        return config
+    width = int(getattr(items[0].features, "shape", (0, 0))[-1])
+    if width % 2 == 0 and width // 2 != config.model.feature_dim:
+        log.info("mcwes train: features have 2D = %d channels; using model.feature_dim = %d", width, width // 2)
+        return config.replace(model={"feature_dim": width // 2})
+    return config
+
+
+def select_fold(items: Sequence, holdout: Optional[str]) -> list:
+    """All items, or those whose subject is not ``holdout`` (a ValueError names unknown subjects)."""
+    if holdout is None:
+        return list(items)
+    subjects = sorted({str(item.subject) for item in items})
+    if holdout not in subjects:
+        raise ValueError(f"mcwes train: expected --holdout to name a subject of the dataset {subjects}, got {holdout!r}")
+    return [item for item in items if str(item.subject) != holdout]
+
+
+def train_items(items: Sequence, config: Config, out_dir: Path, *, device: Optional[str] = None,
+                holdout: Optional[str] = None, progress: bool = True) -> Path:
+    """Train on ``items`` (minus the held-out subject) and return the checkpoint path."""
+    from ..train import Trainer
+
+    fold = select_fold(items, holdout)
+    config = fit_feature_dim(config, fold)
+    log.info("mcwes train: %d training videos%s", len(fold), f" (subject {holdout} held out)" if holdout else "")
+    trainer = Trainer(config, fold, device=device, out_dir=out_dir, progress=progress)
+    trainer.fit()  # writes out_dir/checkpoint.pt at the end
+    return Path(out_dir) / "checkpoint.pt"
+
+
+def run(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    items = load_training_items(args.features, args.annotations, config)
+    path = train_items(items, config, args.out, device=args.device, holdout=args.holdout,
+                       progress=not args.no_progress)
+    print(path)
+    return 0

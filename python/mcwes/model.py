@@ -1,0 +1,234 @@
+"""The MC-WES network (paper §3.2–3.3, SPEC §2): two cross-modal modules, two attention generators,
+fusion and classifier, producing the T-CAM ``S`` and the attention ``A`` of every snippet.
+
+``MCWES(config)(x, lengths)`` takes ``x: [B, T, 2D]`` (RGB channels ``[0, D)``, flow ``[D, 2D)``) and
+per-video valid ``lengths``; it returns an :class:`MCWESOutput`. Padding never changes a valid
+output: every k=3 convolution sees zeros at ``t >= length`` (exactly the zero padding of the
+unpadded video), every mean is over valid steps, the attention masks padded keys, and every output
+is 0 at padded positions.
+
+Two interchangeable implementations of the attention of eq. 3 (the only kernel inside the network):
+``kernels=True`` (default) uses the compiled op, ``kernels=False`` the plain-PyTorch
+``softmax(s·QQᵀ)Q`` of :mod:`mcwes.torch_ops`. ``model.kernels`` can be flipped at any time; the
+losses take the same switch (:func:`mcwes.losses.mcwes_losses`).
+
+Fusion variants (``config.model.fusion``, the paper's Table 1):
+
+- ``"cscm"``: the paper's Core Saliency Compensation Module (eqs. 1–6).
+- ``"ccm"``: CO2-Net's cross-modal consensus module, as in its public code (``BWA_fusion_dropout_feat_v2``):
+  a channel gate from the *main* stream's global context, ``c = Drop(LReLU(W_c·mean_t(X_m) + b_c))``
+  (CO2-Net's k=3 conv on the pooled length-1 sequence, i.e. its centre tap), a bit-wise gate from the
+  *other* stream, ``b = Drop(LReLU(Conv1d_k3(X_a)))``, and ``O = σ(b ⊙ c) ⊙ X_m``.
+- ``"concat"``: no cross-modal module (``O_rgb = X_rgb``, ``O_flow = X_flow``); the attention
+  generators, fusion and classifier are unchanged.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+from torch import nn
+
+from . import ops, torch_ops
+from .config import Config, ModelConfig
+
+__all__ = ["MCWES", "MCWESOutput"]
+
+# The compiled attention of eq. 3 (the kernel path).
+_cscm_attention = ops.cscm_attention
+
+_LEAK = 0.2
+
+
+@dataclass
+class MCWESOutput:
+    """What :meth:`MCWES.forward` returns; everything is time-major and 0 at padded positions."""
+
+    #: T-CAM logits ``[B, T, C]`` (C = n + 1, background last).
+    S: torch.Tensor
+    #: Class-agnostic attention ``(A_rgb + A_flow) / 2``, ``[B, T]`` in [0, 1].
+    A: torch.Tensor
+    #: Attention of the RGB-main stream ``[B, T]``.
+    A_rgb: torch.Tensor
+    #: Attention of the flow-main stream ``[B, T]``.
+    A_flow: torch.Tensor
+    #: Fused features ``[B, T, 2D]`` (what the classifier sees; used by L_fc).
+    f: torch.Tensor
+    #: Valid lengths ``[B]`` (int64, on the model's device).
+    lengths: torch.Tensor
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean over valid t of channel-first ``x: [B, D, T]`` → ``[B, D]`` (0 for an empty video)."""
+    return (x * mask).sum(dim=2) / lengths.clamp_min(1).unsqueeze(1).to(x.dtype)
+
+
+class CSCM(nn.Module):
+    """Core Saliency Compensation Module (eqs. 1–6) for one main/auxiliary pairing."""
+
+    def __init__(self, dim: int, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+        self.gate = nn.Linear(dim, dim)  # W_g: the paper's "3×3 conv" on a length-1 sequence = its centre tap
+        self.query = nn.Conv1d(dim, dim, 1)  # W_q (eq. 2)
+        self.core = nn.Conv1d(dim, dim, 1)  # W_f (eq. 3)
+        self.aux = nn.Conv1d(dim, dim, 3, padding=1)  # eq. 4
+
+    def forward(self, xm: torch.Tensor, xa: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor,
+                attention: Callable[..., torch.Tensor]) -> torch.Tensor:
+        g = torch.sigmoid(self.gate(_masked_mean(xm, mask, lengths)))
+        fq = self.query(xm).transpose(1, 2)
+        att = attention(fq, lengths, self.scale).transpose(1, 2)
+        f_core = self.core(att)
+        f_a = self.aux((xa + f_core) * mask)
+        return torch.sigmoid(f_a * g.unsqueeze(2)) * xm * mask
+
+
+class CCM(nn.Module):
+    """CO2-Net's cross-modal consensus module (see the module docstring)."""
+
+    def __init__(self, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.channel = nn.Linear(dim, dim)
+        self.bitwise = nn.Conv1d(dim, dim, 3, padding=1)
+        self.act = nn.LeakyReLU(_LEAK)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, xm: torch.Tensor, xa: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor,
+                attention: Callable[..., torch.Tensor]) -> torch.Tensor:
+        c = self.drop(self.act(self.channel(_masked_mean(xm, mask, lengths))))
+        b = self.drop(self.act(self.bitwise(xa * mask)))
+        return torch.sigmoid(b * c.unsqueeze(2)) * xm * mask
+
+
+class Identity(nn.Module):
+    """The "concat" variant: the stream passes unchanged (padding zeroed)."""
+
+    def forward(self, xm: torch.Tensor, xa: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor,
+                attention: Callable[..., torch.Tensor]) -> torch.Tensor:
+        return xm * mask
+
+
+class AttentionGenerator(nn.Module):
+    """CO2-Net's attention head: ``[B, D, T]`` → ``[B, T]`` in [0, 1] (0 at padding)."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(dim, hidden, 3, padding=1)
+        self.conv2 = nn.Conv1d(hidden, hidden, 3, padding=1)
+        self.conv3 = nn.Conv1d(hidden, 1, 1)
+        self.act = nn.LeakyReLU(_LEAK)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.drop(self.act(self.conv1(x * mask)))
+        h = self.act(self.conv2(h * mask))
+        return torch.sigmoid(self.drop(self.conv3(h))).squeeze(1) * mask.squeeze(1)
+
+
+def _cross_modal(fusion: str, dim: int, cfg: ModelConfig) -> nn.Module:
+    if fusion == "cscm":
+        return CSCM(dim, cfg.attention_scale)
+    if fusion == "ccm":
+        return CCM(dim, cfg.attention_dropout)
+    return Identity()
+
+
+class MCWES(nn.Module):
+    """The MC-WES network.
+
+    Args:
+        config: a :class:`~mcwes.config.ModelConfig` or a whole :class:`~mcwes.config.Config`
+            (kept as ``model.config``; ``model.model_config`` is its model part). None: defaults.
+        kernels: True to run the attention of eq. 3 with the compiled op, False for plain PyTorch.
+
+    Attributes ``cscm_rgb`` (main RGB, auxiliary flow) and ``cscm_flow`` (main flow, auxiliary RGB)
+    hold the cross-modal modules of the configured fusion variant; ``att_rgb``/``att_flow`` the
+    attention generators; ``fusion`` and ``classifier`` the rest.
+    """
+
+    def __init__(self, config: Union[ModelConfig, Config, None] = None, *, kernels: bool = True) -> None:
+        super().__init__()
+        self.config = config if config is not None else ModelConfig()
+        cfg = self.config.model if isinstance(self.config, Config) else self.config
+        if not isinstance(cfg, ModelConfig):
+            raise TypeError(f"mcwes.MCWES: expected config to be a ModelConfig or Config, got {type(config).__name__}")
+        cfg.validate()
+        self.model_config = cfg
+        self.kernels = kernels
+        D, C = cfg.feature_dim, cfg.n_classes + 1
+        self.feature_dim, self.n_outputs = D, C
+        self.cscm_rgb = _cross_modal(cfg.fusion, D, cfg)
+        self.cscm_flow = _cross_modal(cfg.fusion, D, cfg)
+        self.att_rgb = AttentionGenerator(D, cfg.attention_hidden, cfg.attention_dropout)
+        self.att_flow = AttentionGenerator(D, cfg.attention_hidden, cfg.attention_dropout)
+        self.fusion = nn.Sequential(nn.Conv1d(2 * D, 2 * D, 1), nn.LeakyReLU(_LEAK), nn.Dropout(cfg.fusion_dropout))
+        self.cls_drop1 = nn.Dropout(cfg.classifier_dropout)
+        self.cls_conv1 = nn.Conv1d(2 * D, 2 * D, 3, padding=1)
+        self.cls_act = nn.LeakyReLU(_LEAK)
+        self.cls_drop2 = nn.Dropout(cfg.classifier_dropout)
+        self.cls_conv2 = nn.Conv1d(2 * D, C, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """SPEC §2 (CO2-Net's ``weights_init``): kaiming-uniform weights, zero biases."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv1d, nn.Linear)):
+                nn.init.kaiming_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def _attention(self, q: torch.Tensor, lengths: torch.Tensor, scale: float) -> torch.Tensor:
+        if self.kernels:
+            return _cscm_attention(q, lengths, scale).to(q.dtype)
+        return torch_ops.cscm_attention(q, lengths, scale)
+
+    def forward(self, x: torch.Tensor, lengths: object = None) -> MCWESOutput:
+        """Run the network.
+
+        Args:
+            x: ``[B, T, 2D]`` features (cast to the parameters' dtype and device).
+            lengths: ``[B]`` valid lengths in ``[0, T]`` (sequence or integer tensor); None: all T.
+
+        Returns:
+            :class:`MCWESOutput` with ``S [B,T,C]``, ``A``, ``A_rgb``, ``A_flow`` ``[B,T]``, ``f [B,T,2D]``.
+        """
+        x, len_t = self._check_input(x, lengths)
+        B, T, _ = x.shape
+        D = self.feature_dim
+        mask = torch_ops.valid_mask(len_t, T).unsqueeze(1).to(x.dtype)  # [B, 1, T]
+        xc = x.transpose(1, 2) * mask
+        x_rgb, x_flow = xc[:, :D], xc[:, D:]
+        o_rgb = self.cscm_rgb(x_rgb, x_flow, mask, len_t, self._attention)
+        o_flow = self.cscm_flow(x_flow, x_rgb, mask, len_t, self._attention)
+        a_rgb = self.att_rgb(o_rgb, mask)
+        a_flow = self.att_flow(o_flow, mask)
+        f = self.fusion(torch.cat([o_rgb, o_flow], dim=1)) * mask
+        h = self.cls_drop2(self.cls_act(self.cls_conv1(self.cls_drop1(f) * mask)))
+        S = self.cls_conv2(h) * mask
+        return MCWESOutput(S=S.transpose(1, 2), A=(a_rgb + a_flow) / 2, A_rgb=a_rgb, A_flow=a_flow,
+                           f=f.transpose(1, 2), lengths=len_t)
+
+    def _check_input(self, x: object, lengths: object) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"mcwes.MCWES: expected x to be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 3 or x.shape[2] != 2 * self.feature_dim:
+            raise ValueError(f"mcwes.MCWES: expected x to have shape [B, T, 2D = {2 * self.feature_dim}], "
+                             f"got shape {tuple(x.shape)}")
+        if not x.dtype.is_floating_point:
+            raise TypeError(f"mcwes.MCWES: expected x to be a floating-point tensor, got {x.dtype}")
+        weight = self.cls_conv2.weight
+        x = x.to(device=weight.device, dtype=weight.dtype)
+        B, T, _ = x.shape
+        if lengths is None:
+            return x, torch.full((B,), T, dtype=torch.int64, device=x.device)
+        len_t = torch.as_tensor(lengths, device=x.device)
+        if len_t.dtype.is_floating_point or len_t.dtype == torch.bool or tuple(len_t.shape) != (B,):
+            raise ValueError(f"mcwes.MCWES: expected lengths to be {B} integers (one per video), "
+                             f"got {len_t.dtype} of shape {tuple(len_t.shape)}")
+        len_t = len_t.to(torch.int64)
+        if B and bool(((len_t < 0) | (len_t > T)).any()):
+            raise ValueError(f"mcwes.MCWES: expected lengths to lie in [0, {T}], got {len_t.tolist()}")
+        return x, len_t
