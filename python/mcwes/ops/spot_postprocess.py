@@ -111,7 +111,7 @@ def _spot_postprocess_fwd_impl(
     cap = B * suppressed_cas.shape[2] * _spot_util.capacity(T, m_values)
     ints = _util.new_output((4, cap), torch.int64, device)
     score = _util.new_output((cap,), attention.dtype, device)
-    view = _spot_util.cpu_view
+    view = _util.view
     n = _C.spot_postprocess_fwd_cpu(
         view(attention), view(suppressed_cas), view(video_scores), view(lengths), m_values, psi, varsigma,
         nms_threshold, score_threshold, view(ints), view(score), _util.num_threads())
