@@ -31,23 +31,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: CUDA when available)")
     p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
     p.add_argument("--holdout", metavar="SUBJECT", help="leave this subject out (one LOSO fold)")
+    p.add_argument("--loso", action="store_true",
+                   help="leave-one-subject-out: one model per subject, pooled predictions evaluated once "
+                        "(an interrupted run resumes at the first unfinished fold)")
+    p.add_argument("--folds", metavar="S1,S2,...",
+                   help="with --loso: only these held-out subjects (spread folds over machines; merge their "
+                        "predictions.csv with mcwes evaluate)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
-def load_training_items(features_dir: Path, annotations_file: Path, config: Config) -> list:
-    """The training videos as :class:`~mcwes.train.VideoItem` s, read by ``mcwes.data.SpottingDataset``.
+def open_dataset(features_dir: Path, annotations_file: Path, config: Config):  # type: ignore[no-untyped-def]
+    """The :class:`mcwes.data.SpottingDataset` of the command's files, with the config's fps and snippet size.
 
-    The only place the command touches the data loaders (imported lazily, so everything else of the
-    command works and is tested without them). D is not imposed here: :func:`fit_feature_dim` takes
-    it from the features.
+    D is not imposed here: :func:`fit_feature_dim` takes it from the features.
     """
     from ..data import SpottingDataset
 
     preset = config.preset if config.preset in Config.preset_names() else None
-    dataset = SpottingDataset(features_dir, annotations_file, fps=config.data.fps,
-                              snippet_frames=config.data.snippet_frames, preset=preset)
-    return list(dataset)
+    return SpottingDataset(features_dir, annotations_file, fps=config.data.fps,
+                           snippet_frames=config.data.snippet_frames, preset=preset)
+
+
+def load_training_items(features_dir: Path, annotations_file: Path, config: Config) -> list:
+    """The training videos (the dataset's items) read from the command's files."""
+    return list(open_dataset(features_dir, annotations_file, config))
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -93,8 +101,26 @@ def train_items(items: Sequence, config: Config, out_dir: Path, *, device: Optio
 
 def run(args: argparse.Namespace) -> int:
     config = build_config(args)
+    if args.folds and not args.loso:
+        raise ValueError("mcwes train: --folds selects LOSO folds; expected it together with --loso")
+    if args.loso:
+        return run_loso(args, config)
     items = load_training_items(args.features, args.annotations, config)
     path = train_items(items, config, args.out, device=args.device, holdout=args.holdout,
                        progress=not args.no_progress)
     print(path)
+    return 0
+
+
+def run_loso(args: argparse.Namespace, config: Config) -> int:
+    from ..loso import loso
+
+    if args.holdout:
+        raise ValueError("mcwes train: --holdout trains one fold; with --loso use --folds instead")
+    dataset = open_dataset(args.features, args.annotations, config)
+    config = fit_feature_dim(config, [dataset[0]] if len(dataset) else [])
+    folds = [s.strip() for s in args.folds.split(",") if s.strip()] if args.folds else None
+    result = loso(dataset, config, args.out, folds=folds, device=args.device, progress=not args.no_progress)
+    print(result.table())
+    print(f"pooled predictions: {Path(args.out) / 'predictions.csv'}; metrics: {Path(args.out) / 'metrics.json'}")
     return 0
