@@ -228,3 +228,11 @@ def test_plain_path_float32_close_to_float64():
     a = model(x, [12, 6]).S
     b = model.double()(x.double(), [12, 6]).S
     assert_close(a, b, torch.float32, rtol=1e-4, atol=1e-4)
+
+
+def test_zero_length_batch_gives_empty_outputs():
+    from mcwes import Config, MCWES
+
+    model = MCWES(Config.preset("casme2", model={"feature_dim": 4}))
+    out = model(torch.zeros(2, 0, 8))
+    assert out.S.shape == (2, 0, 3) and out.A.shape == (2, 0) and out.f.shape == (2, 0, 8)

@@ -198,6 +198,10 @@ class MCWES(nn.Module):
         x, len_t = self._check_input(x, lengths)
         B, T, _ = x.shape
         D = self.feature_dim
+        if T == 0:  # no snippets: empty outputs (convolutions cannot run on a length-0 sequence)
+            empty = x.new_zeros((B, 0))
+            return MCWESOutput(S=x.new_zeros((B, 0, self.n_outputs)), A=empty, A_rgb=empty.clone(),
+                               A_flow=empty.clone(), f=x.new_zeros((B, 0, 2 * D)), lengths=len_t)
         mask = torch_ops.valid_mask(len_t, T).unsqueeze(1).to(x.dtype)  # [B, 1, T]
         xc = x.transpose(1, 2) * mask
         x_rgb, x_flow = xc[:, :D], xc[:, D:]
