@@ -403,8 +403,8 @@ void cscm_attention_fwd_cpu(const View& q, const View& lengths, double scale, co
   });
 }
 
-void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out, const View& lse,
-                            const View& lengths, double scale, const View& grad_q, int num_threads) {
+void cscm_attention_bwd_check(const View& grad_out, const View& q, const View& out, const View& lse,
+                              const View& lengths, const View& grad_q) {
   cscm_attention_check(q, lengths, out, lse);
   const char* op = "cscm_attention";
   check_view(grad_out, op, "grad_out", 3, q.dtype);
@@ -413,6 +413,11 @@ void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out
     check_size(grad_out, op, "grad_out", d, q.size(d));
     check_size(grad_q, op, "grad_q", d, q.size(d));
   }
+}
+
+void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out, const View& lse,
+                            const View& lengths, double scale, const View& grad_q, int num_threads) {
+  cscm_attention_bwd_check(grad_out, q, out, lse, lengths, grad_q);
   MCWES_CHECK(q.device == -1, "mcwes.cscm_attention: expected CPU tensors for the CPU kernel, got device ", q.device);
   check_values(q, lengths, scale);
   if (grad_q.numel() == 0) return;

@@ -15,11 +15,7 @@ void multi_top_proposals_check(const View& a, const View& lengths, const std::ve
   check_float_view(a, op, "a", 2);
   check_view(lengths, op, "lengths", 1, DType::i64);
   check_size(lengths, op, "lengths", 0, a.size(0));
-  check_view(batch_idx, op, "batch_idx", 1, DType::i64);
-  check_view(start, op, "start", 1, DType::i64);
-  check_view(end, op, "end", 1, DType::i64);
-  check_size(start, op, "start", 0, batch_idx.size(0));
-  check_size(end, op, "end", 0, batch_idx.size(0));
+  check_interval_views(batch_idx, start, end, op);
   for (const View* v : {&lengths, &batch_idx, &start, &end}) check_same_device(a, *v, op, "every tensor");
   for (int64_t m : m_values) MCWES_CHECK(m >= 1, "mcwes.multi_top_proposals: expected every m to be >= 1, got ", m);
 }

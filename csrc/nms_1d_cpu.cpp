@@ -15,12 +15,7 @@ namespace mcwes {
 void nms_1d_check(const View& batch_idx, const View& start, const View& end, const View& scores, const View& keep,
                   double iou_threshold) {
   const char* op = "nms_1d";
-  check_view(batch_idx, op, "batch_idx", 1, DType::i64);
-  const int64_t P = batch_idx.size(0);
-  check_view(start, op, "start", 1, DType::i64);
-  check_size(start, op, "start", 0, P);
-  check_view(end, op, "end", 1, DType::i64);
-  check_size(end, op, "end", 0, P);
+  const int64_t P = check_interval_views(batch_idx, start, end, op);
   check_float_view(scores, op, "scores", 1);
   check_size(scores, op, "scores", 0, P);
   check_view(keep, op, "keep", 1, DType::i64);

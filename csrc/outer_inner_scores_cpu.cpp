@@ -17,12 +17,7 @@ void outer_inner_scores_check(const View& x, const View& lengths, const View& ba
   const int64_t B = x.size(0), C = x.size(2);
   check_view(lengths, op, "lengths", 1, DType::i64);
   check_size(lengths, op, "lengths", 0, B);
-  check_view(batch_idx, op, "batch_idx", 1, DType::i64);
-  const int64_t P = batch_idx.size(0);
-  check_view(start, op, "start", 1, DType::i64);
-  check_size(start, op, "start", 0, P);
-  check_view(end, op, "end", 1, DType::i64);
-  check_size(end, op, "end", 0, P);
+  const int64_t P = check_interval_views(batch_idx, start, end, op);
   check_view(video_scores, op, "video_scores", 2, x.dtype);
   check_size(video_scores, op, "video_scores", 0, B);
   check_size(video_scores, op, "video_scores", 1, C);

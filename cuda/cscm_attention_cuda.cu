@@ -278,14 +278,7 @@ void cscm_attention_fwd_cuda(const View& q, const View& lengths, double scale, c
 
 void cscm_attention_bwd_cuda(const View& grad_out, const View& q, const View& out, const View& lse,
                              const View& lengths, double scale, const View& grad_q, uintptr_t stream) {
-  cscm_attention_check(q, lengths, out, lse);
-  const char* op = "cscm_attention";
-  check_view(grad_out, op, "grad_out", 3, q.dtype);
-  check_view(grad_q, op, "grad_q", 3, q.dtype);
-  for (int d = 0; d < 3; ++d) {
-    check_size(grad_out, op, "grad_out", d, q.size(d));
-    check_size(grad_q, op, "grad_q", d, q.size(d));
-  }
+  cscm_attention_bwd_check(grad_out, q, out, lse, lengths, grad_q);
   MCWES_CHECK(q.device >= 0, "mcwes.cscm_attention: expected CUDA tensors for the CUDA kernel, got CPU tensors");
   const int64_t B = q.size(0), T_ = q.size(1), D = q.size(2);
   if (grad_q.numel() == 0) return;

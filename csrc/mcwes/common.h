@@ -124,6 +124,17 @@ inline void check_same_device(const View& a, const View& b, const char* op, cons
               b.device);
 }
 
+// batch_idx, start, end: three int64 vectors of one length P (the proposal tables of the spotting ops).
+inline int64_t check_interval_views(const View& batch_idx, const View& start, const View& end, const char* op) {
+  check_view(batch_idx, op, "batch_idx", 1, DType::i64);
+  const int64_t P = batch_idx.size(0);
+  check_view(start, op, "start", 1, DType::i64);
+  check_size(start, op, "start", 0, P);
+  check_view(end, op, "end", 1, DType::i64);
+  check_size(end, op, "end", 0, P);
+  return P;
+}
+
 template <typename T> struct Tag { using type = T; };
 
 // Small explicit dispatch over the floating types an op supports; names the op when it fails.

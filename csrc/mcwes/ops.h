@@ -49,6 +49,8 @@ int64_t spot_postprocess_fwd_cpu(const View& attention, const View& cas, const V
                                  double varsigma, double nms_threshold, double score_threshold,
                                  const View& out_ints, const View& out_score, int num_threads);
 void cscm_attention_check(const View& q, const View& lengths, const View& out, const View& lse);
+void cscm_attention_bwd_check(const View& grad_out, const View& q, const View& out, const View& lse,
+                              const View& lengths, const View& grad_q);
 void cscm_attention_fwd_cpu(const View& q, const View& lengths, double scale, const View& out, const View& lse,
                             int num_threads);
 void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out, const View& lse,
