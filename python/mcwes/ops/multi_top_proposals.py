@@ -40,7 +40,7 @@ def multi_top_proposals(
     m_list = _spot_util.as_m_values(OP, m_values)
     B, T = a.shape
     len_t = _util.as_lengths(OP, lengths, B, T, a.device)
-    if torch.compiler.is_compiling():
+    if not _util.eager_fast_path(a, len_t):
         return torch.ops.mcwes.multi_top_proposals_fwd(a.detach(), len_t, m_list)
     return _multi_top_proposals_impl(a, len_t, m_list)  # eager: skip the dispatcher's tens of µs
 

@@ -41,7 +41,7 @@ def nms_1d(
         _util.fail(OP, "batch_idx, start, end and scores", "have the same length",
                    f"{batch_idx.shape[0]}, {start.shape[0]}, {end.shape[0]} and {scores.shape[0]}")
     thr = _spot_util.as_float(OP, "iou_threshold", iou_threshold, low=0.0, high=1.0)
-    if torch.compiler.is_compiling():
+    if not _util.eager_fast_path(batch_idx, start, end, scores):
         return torch.ops.mcwes.nms_1d_fwd(batch_idx, start, end, scores.detach(), thr)
     return _nms_1d_impl(batch_idx, start, end, scores, thr)  # eager: skip the dispatcher's tens of µs
 

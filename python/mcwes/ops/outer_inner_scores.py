@@ -55,7 +55,7 @@ def outer_inner_scores(
     psi_f = _spot_util.as_float(OP, "psi", psi, low=0.0)
     varsigma_f = _spot_util.as_float(OP, "varsigma", varsigma)
     len_t = _util.as_lengths(OP, lengths, B, T, x.device)
-    if torch.compiler.is_compiling():
+    if not _util.eager_fast_path(x, len_t, batch_idx, start, end, video_scores):
         return torch.ops.mcwes.outer_inner_scores_fwd(x.detach(), len_t, batch_idx, start, end,
                                                       video_scores.detach(), psi_f, varsigma_f)
     # eager: skip the dispatcher's tens of µs; the kernel records no autograd graph either way

@@ -90,7 +90,7 @@ def spot_postprocess(
     # The custom op is for torch.compile/export; eager calls skip the dispatcher, which costs more
     # than the kernel at one video (see benchmarks/RESULTS.md). The kernel reads raw data, so no
     # autograd graph is recorded on either path (the outputs never require grad).
-    if torch.compiler.is_compiling():
+    if not _util.eager_fast_path(attention, suppressed_cas, video_scores, len_t):
         tensors = (attention.detach(), suppressed_cas.detach(), video_scores.detach(), len_t)
         return SpotProposals(*torch.ops.mcwes.spot_postprocess_fwd(*tensors, *args))
     return SpotProposals(*_spot_postprocess_fwd_impl(attention, suppressed_cas, video_scores, len_t, *args))
