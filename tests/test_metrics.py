@@ -300,12 +300,9 @@ def test_exported_from_package():
 # Command line
 
 
-def test_evaluate_command_prints_table_and_writes_json(tmp_path, capsys, monkeypatch):
-    import sys
-
+def test_evaluate_command_prints_table_and_writes_json(tmp_path, capsys):
     from mcwes.cli import main
 
-    monkeypatch.setitem(sys.modules, "mcwes.data", None)  # the plain-CSV fallback
     ann = tmp_path / "ann.csv"
     ann.write_text("video,subject,onset,offset,type\nv1,s1,10,19,ME\nv1,s1,100,199,MaE\nv2,s2,50,59,ME\n")
     preds = tmp_path / "preds.csv"
@@ -320,15 +317,31 @@ def test_evaluate_command_prints_table_and_writes_json(tmp_path, capsys, monkeyp
     assert data["counts"]["MaE"]["fp"] == 1 and data["counts"]["MaE"]["fn"] == 1
 
 
-def test_evaluate_command_reports_bad_csv(tmp_path, capsys, monkeypatch):
-    import sys
-
+def test_evaluate_command_reports_bad_csv(tmp_path, capsys):
     from mcwes.cli import main
 
-    monkeypatch.setitem(sys.modules, "mcwes.data", None)
     ann = tmp_path / "ann.csv"
     ann.write_text("video,subject,onset,offset,type\nv1,s1,10,19,ME\n")
     preds = tmp_path / "preds.csv"
     preds.write_text("video,onset,offset,score\nv1,10,19,high\n")
     assert main(["evaluate", "--predictions", str(preds), "--annotations", str(ann)]) == 1
     assert "preds.csv line 2 score" in capsys.readouterr().err
+
+
+def test_evaluate_command_takes_the_frame_rate_from_the_annotation_format(tmp_path, capsys):
+    """A SAMM-LV spreadsheet means 200 fps: a 40-frame prediction is then a micro-expression."""
+    import pandas as pd
+
+    from mcwes.cli import main
+
+    rows = [["description"] + [None] * 9 for _ in range(9)]
+    rows.append(["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type",
+                 "Action Units", "Notes"])
+    rows.append([6, "006_1_1", 1, 101, 120, 140, 40, "Micro - 1/2", "AU4", ""])
+    ann = tmp_path / "SAMM_LongVideos_V3_Release.xlsx"
+    pd.DataFrame(rows).to_excel(ann, sheet_name="FACS_Movement_Only", header=False, index=False)
+    preds = tmp_path / "preds.csv"
+    preds.write_text("video,onset,offset,score\n006_1,100,139,0.9\n")
+    assert main(["evaluate", "--predictions", str(preds), "--annotations", str(ann), "--no-ap"]) == 0
+    out = capsys.readouterr().out
+    assert "ME <= 100 frames at 200 fps" in out

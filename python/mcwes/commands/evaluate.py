@@ -31,37 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_ground_truth(path: Path, fps: float | None) -> tuple[Any, float | None]:
-    """Ground truth as a table (video, onset, offset, type; 0-based inclusive) and the fps it implies.
+    """Ground truth as a table (video, onset, offset, type; 0-based inclusive) and the dataset's fps."""
+    from ..data import read_annotations
 
-    Uses ``mcwes.data.read_annotations`` when available; otherwise reads a plain CSV
-    ``video,subject,onset,offset,type`` (already 0-based) with pandas.
-    """
-    try:
-        from ..data import read_annotations
-    except ImportError:
-        read_annotations = None
-    if read_annotations is not None:
-        table, report = read_annotations(path, format="auto", fps=fps, offset_policy="lgsnet")
-        if report:
-            log.info("%s", report)
-        return table, getattr(report, "fps", None)
-    return _read_plain_csv(path), None
-
-
-def _read_plain_csv(path: Path) -> Any:
-    import pandas as pd
-
-    if not path.exists():
-        raise FileNotFoundError(f"mcwes evaluate: no annotation file {path}")
-    try:
-        table = pd.read_csv(path, dtype={"video": str, "subject": str})
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"mcwes evaluate: expected {path} to be a CSV video,subject,onset,offset,type, got {exc}") from None
-    missing = [c for c in ("video", "onset", "offset", "type") if c not in table.columns]
-    if missing:
-        raise ValueError(f"mcwes evaluate: expected {path} to have columns video,subject,onset,offset,type, "
-                         f"got {list(table.columns)}")
-    return table
+    table, report = read_annotations(path, format="auto", fps=fps, offset_policy="lgsnet")
+    if report.entries:
+        log.info("%s", report)
+    return table, report.fps
 
 
 def run(args: argparse.Namespace) -> int:

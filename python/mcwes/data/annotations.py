@@ -70,6 +70,10 @@ class AnnotationReport:
     entries: list[ReportEntry] = field(default_factory=list)
     rows_read: int = 0
     rows_kept: int = 0
+    #: The format read ("casme2", "samm_lv", "casme3", "csv").
+    format: str = ""
+    #: The frame rate of that dataset (None for a CSV: it does not say).
+    fps: float | None = None
 
     def add(self, file: str, row: int, video: str, action: str, reason: str) -> None:
         self.entries.append(ReportEntry(file, row, video, action, reason))
@@ -132,7 +136,7 @@ def read_annotations(
     elif not (isinstance(fps, (int, float)) and fps > 0):
         raise ValueError(f"mcwes.data.read_annotations: expected fps to be a positive number, got {fps!r}")
     raw = _READERS[fmt](path)
-    report = AnnotationReport(rows_read=len(raw))
+    report = AnnotationReport(rows_read=len(raw), format=fmt, fps=DEFAULT_FPS.get(fmt))
     table = _clean(raw, path.name, fps, offset_policy, report)
     report.rows_kept = len(table)
     if report.entries:
