@@ -165,7 +165,8 @@ def test_topk_pool_edges(data):
     if xg.requires_grad:
         (grad,) = torch.autograd.grad(out.sum(), xg)
         xr = x.detach().clone().requires_grad_()
-        (expected,) = torch.autograd.grad(reference.topk_pool(xr, k_ref, lengths).sum(), xr)
+        ref = reference.topk_pool(xr, k_ref, lengths).sum()
+        expected = torch.autograd.grad(ref, xr)[0] if ref.requires_grad else torch.zeros_like(xr)  # C = 0: no graph
         if not bool(torch.isnan(x).any()):  # NaN ties make the selected set implementation-defined
             assert_close(grad, expected)
 
