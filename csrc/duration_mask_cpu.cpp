@@ -63,9 +63,12 @@ void duration_mask_fwd_cpu(const View& a, const View& lengths, const View& out, 
   MCWES_CHECK(a.device == -1, "mcwes.duration_mask: expected CPU tensors for the CPU kernel, got device ", a.device);
   check_lengths_host(lengths, a.size(1), "duration_mask");
   if (out.numel() == 0) return;
+  // Windows are clipped at the video's end, so any eta >= T gives the same mask; clamping keeps the
+  // index and cost arithmetic (t + eta, T * eta) inside int64 for a huge eta.
+  const int64_t eta_eff = eta < a.size(1) ? eta : (a.size(1) > 0 ? a.size(1) : 1);
   dispatch_float(a.dtype, "duration_mask", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fwd_impl<T>(a, lengths, out, eta, omega_l, omega_u, num_threads);
+    fwd_impl<T>(a, lengths, out, eta_eff, omega_l, omega_u, num_threads);
   });
 }
 

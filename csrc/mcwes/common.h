@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <climits>
 
 #if defined(__CUDACC__)
 #define MCWES_HD __host__ __device__ __forceinline__
@@ -85,13 +86,37 @@ struct View {
     if (dt < 0 || dt > 4) throw std::invalid_argument(detail::concat("mcwes: unknown dtype code ", dt));
     if (sizes.size() != strides.size())
       throw std::invalid_argument("mcwes: a view needs as many strides as sizes");
-    for (auto s : sizes)
+    int64_t n = 1;
+    for (auto s : sizes) {
       if (s < 0) throw std::invalid_argument(detail::concat("mcwes: negative size ", s, " in a view"));
+      // numel() must not overflow (that would be undefined behaviour and a wrong emptiness test)
+      if (s != 0 && n > INT64_MAX / s) n = -1;
+      else if (n >= 0) n *= s;
+    }
+    if (n < 0 && numel_is_nonzero())
+      throw std::invalid_argument("mcwes: a view with more elements than int64 can count");
+    if (ptr % static_cast<uintptr_t>(itemsize()) != 0)
+      throw std::invalid_argument(detail::concat("mcwes: expected a data pointer aligned to ", itemsize(),
+                                                 " bytes for ", dtype_name(dtype), ", got ", ptr));
+  }
+  int64_t itemsize() const {
+    switch (dtype) {
+      case DType::f32: case DType::i32: return 4;
+      case DType::f64: case DType::i64: return 8;
+      case DType::b8: return 1;
+    }
+    return 1;
+  }
+  bool numel_is_nonzero() const {
+    for (auto s : sizes)
+      if (s == 0) return false;
+    return true;
   }
   int ndim() const { return static_cast<int>(sizes.size()); }
   int64_t size(int d) const { return sizes[static_cast<size_t>(d)]; }
   int64_t stride(int d) const { return strides[static_cast<size_t>(d)]; }
-  int64_t numel() const {
+  int64_t numel() const {  // the constructor guarantees no overflow once no size is zero
+    if (!numel_is_nonzero()) return 0;
     int64_t n = 1;
     for (auto s : sizes) n *= s;
     return n;

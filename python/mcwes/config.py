@@ -182,6 +182,8 @@ class SpotConfig:
         _non_negative("spot.psi", self.psi)
         _non_negative("spot.varsigma", self.varsigma)
         _non_negative("spot.nms_threshold", self.nms_threshold)
+        if self.nms_threshold > 1:  # an IoU threshold; nms_1d/spot_postprocess refuse more than 1
+            _fail("spot.nms_threshold", "lie in [0, 1]", self.nms_threshold)
         if not isinstance(self.score_threshold, (int, float)) or not math.isfinite(self.score_threshold):
             _fail("spot.score_threshold", "be a finite number", self.score_threshold)
         if self.score_threshold < 0:

@@ -102,7 +102,19 @@ def check_tensor(
         fail(op, arg, f"have dtype {names}", str(t.dtype).replace("torch.", ""), TypeError)
     if device is not None and t.device != device:
         fail(op, arg, f"be on {device} like the other inputs", t.device)
+    check_aligned(op, arg, t)
     return t
+
+
+def check_aligned(op: str, arg: str, t: torch.Tensor) -> None:
+    """Reject a data pointer that is not a multiple of the element size (torch.frombuffer with an odd
+    byte offset makes one); the kernels' typed loads would be undefined behaviour there. Eager plain
+    tensors only: traced (fake) tensors have no data pointer, and real ones are checked when run."""
+    if type(t) is not torch.Tensor or torch.compiler.is_compiling() or t.device.type == "meta":
+        return
+    if t.numel() and t.data_ptr() % t.element_size():
+        fail(op, arg, f"be aligned to its element size ({t.element_size()} bytes); pass a .clone()",
+             f"data pointer {t.data_ptr():#x}")
 
 
 def as_index_tensor(op: str, arg: str, value: object, device: torch.device) -> torch.Tensor:
@@ -110,10 +122,15 @@ def as_index_tensor(op: str, arg: str, value: object, device: torch.device) -> t
     if isinstance(value, torch.Tensor):
         if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
             fail(op, arg, "hold integers", f"dtype {str(value.dtype).replace('torch.', '')}", TypeError)
+        check_aligned(op, arg, value)
         return value.to(device=device, dtype=torch.int64)
     try:
         t = torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError):
+    except OverflowError:
+        fail(op, arg, "hold integers that fit in int64", value)
+    except (TypeError, ValueError, RuntimeError) as e:
+        if "overflow" in str(e).lower():
+            fail(op, arg, "hold integers that fit in int64", value)
         fail(op, arg, "be an integer sequence or tensor", type(value).__name__, TypeError)
     if t.numel() and (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool):
         fail(op, arg, "hold integers", f"dtype {str(t.dtype).replace('torch.', '')}", TypeError)

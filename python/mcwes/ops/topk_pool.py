@@ -19,6 +19,8 @@ OP = "topk_pool"
 
 __all__ = ["topk_pool", "topk_k"]
 
+_K_MAX = 2**62  # larger than any length; a bigger k selects the same steps
+
 
 def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: object = None) -> torch.Tensor:
     """Mean of the k largest valid values of every (video, class) column.
@@ -69,7 +71,10 @@ def _as_k(k: object, B: int, C: int, device: torch.device) -> torch.Tensor:
     if isinstance(k, bool):
         _util.fail(OP, "k", "be an int, [C] or [B, C] integers", "bool", TypeError)
     if isinstance(k, int):
-        return torch.full((C,), k, dtype=torch.int64, device=device)
+        if k < 1:
+            _util.fail(OP, "k", "be >= 1", k)
+        # k is clamped to the video's length anyway; any k >= 2**62 behaves the same and fits int64
+        return torch.full((C,), min(k, _K_MAX), dtype=torch.int64, device=device)
     k_t = _util.as_index_tensor(OP, "k", k, device)
     if tuple(k_t.shape) not in ((C,), (B, C)):
         _util.fail(OP, "k", f"have shape [{C}] or [{B}, {C}]", f"shape {tuple(k_t.shape)}")
