@@ -138,6 +138,12 @@ class SynthParams:
     subject_style: float = 0.3
     event_jitter: float = 0.15
     directions_per_class: int = 3
+    #: Extra expression-free videos per subject (named ``<subject>_n1``, ``_n2``, …), beyond the real
+    #: table. 0 keeps the real dataset's counts. Multiple-instance learning needs negative videos: in
+    #: CAS(ME)^2 ~85% of videos hold a MaE, so a small subset has only 2–4 MaE-free training videos
+    #: and the MaE class cannot be localised from video-level labels (many solutions fit them); one
+    #: neutral recording per subject makes it identifiable (see ``DEMO_PARAMS``).
+    neutral_videos: int = 0
 
     def __post_init__(self) -> None:
         for name in ("mae_amplitude", "me_amplitude", "blink_amplitude", "head_amplitude",
@@ -147,6 +153,8 @@ class SynthParams:
                 raise ValueError(f"mcwes.data.synthetic: expected {name} to be a range 0 <= lo <= hi, got {(lo, hi)}")
         if self.directions_per_class < 1 or self.drift_rank < 1:
             raise ValueError("mcwes.data.synthetic: expected directions_per_class >= 1 and drift_rank >= 1")
+        if not isinstance(self.neutral_videos, (int, np.integer)) or self.neutral_videos < 0:
+            raise ValueError(f"mcwes.data.synthetic: expected neutral_videos to be an int >= 0, got {self.neutral_videos!r}")
 
 
 # stream weights (rgb, flow) of each event kind's directions
@@ -309,6 +317,8 @@ def _plan_subject(p: SynthPreset, params: SynthParams, seed: int, subject: str, 
     for j, kind in enumerate(kinds):  # one each first, then at random
         i = targets[j] if j < len(targets) else targets[int(rng.integers(len(targets)))]
         per_video[i].append(kind)
+    names += [f"{subject}_n{j + 1}" for j in range(params.neutral_videos)]
+    per_video += [[] for _ in range(params.neutral_videos)]
     plans = []
     for i, (video, vk) in enumerate(zip(names, per_video)):
         plans.append(_plan_video(p, params, np.random.default_rng([seed, 2, start + i]), start + i, video, subject, vk))
