@@ -274,6 +274,11 @@ def generate(preset: str = "casme2", *, seed: int = 0, feature_dim: int = 1024,
     plans: list[VideoPlan] = []
     for subject, n_videos, n_me, n_mae in rows:
         plans.extend(_plan_subject(p, params, seed, subject, n_videos, n_me, n_mae, start=len(plans)))
+    for subject, *_ in rows:  # after every real video, so those plan and render exactly as without them
+        for j in range(params.neutral_videos):
+            index = len(plans)
+            plans.append(_plan_video(p, params, np.random.default_rng([seed, 2, index]), index,
+                                     f"{subject}_n{j + 1}", subject, []))
     return SyntheticSet(p, int(seed), int(feature_dim), params, plans)
 
 
@@ -317,8 +322,6 @@ def _plan_subject(p: SynthPreset, params: SynthParams, seed: int, subject: str, 
     for j, kind in enumerate(kinds):  # one each first, then at random
         i = targets[j] if j < len(targets) else targets[int(rng.integers(len(targets)))]
         per_video[i].append(kind)
-    names += [f"{subject}_n{j + 1}" for j in range(params.neutral_videos)]
-    per_video += [[] for _ in range(params.neutral_videos)]
     plans = []
     for i, (video, vk) in enumerate(zip(names, per_video)):
         plans.append(_plan_video(p, params, np.random.default_rng([seed, 2, start + i]), start + i, video, subject, vk))
