@@ -142,7 +142,7 @@ class SynthParams:
     #: table. 0 keeps the real dataset's counts. Multiple-instance learning needs negative videos: in
     #: CAS(ME)^2 ~85% of videos hold a MaE, so a small subset has only 2–4 MaE-free training videos
     #: and the MaE class cannot be localised from video-level labels (many solutions fit them); one
-    #: neutral recording per subject makes it identifiable (see ``DEMO_PARAMS``).
+    #: neutral recording per subject makes it identifiable for a linear MIL probe.
     neutral_videos: int = 0
 
     def __post_init__(self) -> None:
