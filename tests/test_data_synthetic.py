@@ -59,6 +59,22 @@ def test_casme2_keeps_its_three_videos_without_expressions():
     assert empty == ["s15_0508", "s19_0502", "s23_0503"]
 
 
+def test_neutral_videos_add_expression_free_videos_and_load(tmp_path):
+    params = synthetic.SynthParams(neutral_videos=2)
+    synth = synthetic.generate("casme2", seed=2, subjects=["s15", "s16"], params=params, **QUICK)
+    plain = synthetic.generate("casme2", seed=2, subjects=["s15", "s16"], **QUICK)
+    neutral = sorted(set(synth.videos["video"]) - set(plain.videos["video"]))
+    assert neutral == ["s15_n1", "s15_n2", "s16_n1", "s16_n2"]
+    assert not set(neutral) & set(synth.annotations["video"])
+    assert {e.kind for p in synth.plans if p.video in neutral for e in p.events} <= {"blink", "head"}
+    pd.testing.assert_frame_equal(synth.annotations, plain.annotations)  # the real videos keep their expressions
+    ds = load_dataset(synthetic.write(synth, tmp_path / "set"))
+    labels = {item.video: np.asarray(item.labels).tolist() for item in ds}
+    assert all(labels[v] == [0, 0] for v in neutral) and len(labels) == len(synth)
+    with pytest.raises(ValueError, match="neutral_videos"):
+        synthetic.SynthParams(neutral_videos=-1)
+
+
 @pytest.mark.parametrize("preset", ["casme2", "samm_lv"])
 def test_durations_and_lengths_in_range(preset):
     p = synthetic.PRESETS[preset]

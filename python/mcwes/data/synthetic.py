@@ -138,6 +138,12 @@ class SynthParams:
     subject_style: float = 0.3
     event_jitter: float = 0.15
     directions_per_class: int = 3
+    #: Extra expression-free videos per subject (named ``<subject>_n1``, ``_n2``, …), beyond the real
+    #: table. 0 keeps the real dataset's counts. Multiple-instance learning needs negative videos: in
+    #: CAS(ME)^2 ~85% of videos hold a MaE, so a small subset has only 2–4 MaE-free training videos
+    #: and the MaE class cannot be localised from video-level labels (many solutions fit them); one
+    #: neutral recording per subject makes it identifiable for a linear MIL probe.
+    neutral_videos: int = 0
 
     def __post_init__(self) -> None:
         for name in ("mae_amplitude", "me_amplitude", "blink_amplitude", "head_amplitude",
@@ -147,6 +153,8 @@ class SynthParams:
                 raise ValueError(f"mcwes.data.synthetic: expected {name} to be a range 0 <= lo <= hi, got {(lo, hi)}")
         if self.directions_per_class < 1 or self.drift_rank < 1:
             raise ValueError("mcwes.data.synthetic: expected directions_per_class >= 1 and drift_rank >= 1")
+        if not isinstance(self.neutral_videos, (int, np.integer)) or self.neutral_videos < 0:
+            raise ValueError(f"mcwes.data.synthetic: expected neutral_videos to be an int >= 0, got {self.neutral_videos!r}")
 
 
 # stream weights (rgb, flow) of each event kind's directions
@@ -266,6 +274,11 @@ def generate(preset: str = "casme2", *, seed: int = 0, feature_dim: int = 1024,
     plans: list[VideoPlan] = []
     for subject, n_videos, n_me, n_mae in rows:
         plans.extend(_plan_subject(p, params, seed, subject, n_videos, n_me, n_mae, start=len(plans)))
+    for subject, *_ in rows:  # after every real video, so those plan and render exactly as without them
+        for j in range(params.neutral_videos):
+            index = len(plans)
+            plans.append(_plan_video(p, params, np.random.default_rng([seed, 2, index]), index,
+                                     f"{subject}_n{j + 1}", subject, []))
     return SyntheticSet(p, int(seed), int(feature_dim), params, plans)
 
 
