@@ -77,8 +77,8 @@ double select_general(const Strided3<const T>& xs, const Strided3<uint8_t>& m, i
 
 // Fast path (no NaN): the k-th largest value by nth_element on the plain values (`vals`, reordered).
 // vals[0, ke) is then the multiset of the ke largest values, so their sum does not depend on which
-// of several equal values is taken; only the mask does: one branch-free pass takes everything above
-// the k-th value and the first (in time) of the values equal to it — the same set as the general order.
+// of several equal values is taken; only the mask does: everything above the k-th value, then the
+// first (in time) of the values equal to it — the same set as the general order.
 template <typename T>
 double select_finite(const Strided3<const T>& xs, const Strided3<uint8_t>& m, int64_t b, int64_t c, int64_t L,
                      int64_t ke, std::vector<T>& vals) {
@@ -91,12 +91,14 @@ double select_finite(const Strided3<const T>& xs, const Strided3<uint8_t>& m, in
     acc[i & 3] += static_cast<double>(v);
     above += v > kth ? 1 : 0;
   }
-  int64_t equal_left = ke - above;
-  for (int64_t t = 0; t < L; ++t) {
-    const T v = xs(b, t, c);
-    const int64_t take_equal = (v == kth) & (equal_left > 0);
-    equal_left -= take_equal;
-    m(b, t, c) = static_cast<uint8_t>((v > kth) | take_equal);
+  // Everything above the k-th value (a branch-free pass the compiler vectorises), then, only when
+  // the k-th value is tied, its first occurrences in time until ke are taken.
+  for (int64_t t = 0; t < L; ++t) m(b, t, c) = static_cast<uint8_t>(xs(b, t, c) > kth);
+  for (int64_t t = 0, equal_left = ke - above; equal_left > 0 && t < L; ++t) {
+    if (xs(b, t, c) == kth) {
+      m(b, t, c) = 1;
+      --equal_left;
+    }
   }
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
