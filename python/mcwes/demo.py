@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 class DemoRecipe:
     """What the demo generates and how it trains.
 
-    Training uses the preset's configuration (SPEC §8: losses, λs, h, lr, post-processing) except for
-    the fields below; ``attention_hidden`` is the one departure from the paper's network.
+    Training uses the preset's configuration (SPEC §8: network, losses, λs, h, lr, post-processing)
+    except for the fields below (``attention_hidden`` defaults to the paper's 512).
     """
 
     #: Shape of the synthetic set (subjects, counts, fps, snippet size) and the training preset.
@@ -44,8 +44,8 @@ class DemoRecipe:
     subjects: Optional[int] = 6
     #: Frames per video, drawn uniformly (None: the preset's real range).
     frames_range: Optional[tuple[int, int]] = (600, 1500)
-    #: How many subjects are held out (those with the most ME, then the most expressions; None: every
-    #: subject, which needs ``mode="loso"``).
+    #: How many subjects are held out (LOSO: those with the most ME; split: subjects spread over the
+    #: ME ranking, see :func:`_held_out`; None: every subject, which needs ``mode="loso"``).
     folds: Optional[int] = 2
     #: Training iterations per model.
     iterations: int = 300
@@ -62,25 +62,25 @@ class DemoRecipe:
     attention_hidden: int = 512
 
 
-QUICK = DemoRecipe(subjects=None, frames_range=(300, 800), feature_dim=32, folds=5, iterations=800, mode="split",
-                   neutral_videos=2, attention_hidden=128)
-"""The default demo: every CAS(ME)^2 subject with short videos, 5 held out, one model.
+QUICK = DemoRecipe(subjects=None, frames_range=(300, 800), feature_dim=64, folds=5, iterations=1000, mode="split",
+                   neutral_videos=2)
+"""The default demo: every CAS(ME)^2 subject with short videos, 5 held out, one model (~2 min on 1 core).
 
 Departures from the paper-sized run, each for time on 2 CPU cores or for what weak labels need:
 
-- ``feature_dim=32`` and videos of 300–800 frames (real: D = 1024, 659–4374 frames): compute.
-- ``mode="split"`` over 5 held-out subjects (the 5 with the most ME) instead of LOSO over 22: one
-  training run; the test is still on subjects never seen in training.
+- ``feature_dim=64`` and videos of 300–800 frames (real: D = 1024, 659–4374 frames),
+  ``train_snippets=128`` (paper 250): compute.
+- ``mode="split"`` over 5 held-out subjects (spread over the ME ranking) instead of LOSO over 22:
+  one training run; the test is still on subjects never seen in training.
 - ``neutral_videos=2``: two expression-free recordings per subject. In CAS(ME)^2 ~85% of the videos
-  hold a MaE, so with few subjects the MaE class is not identifiable from video-level labels (a
-  multiple-instance learner needs negative bags); with them it is.
-- ``attention_hidden=128`` (paper 512): the attention generators dominate the training time at
-  D = 32; 128 channels learn the same attention (measured: test AUC of A vs. expression snippets
-  0.87 at 800 iterations with either width), 3× faster.
-- ``iterations=800`` (paper 1000) and ``train_snippets=128`` (paper 250): compute.
+  hold a MaE, so the MaE class is hardly identifiable from video-level labels (a multiple-instance
+  learner needs negative bags); with them a linear MIL probe localises MaE (test AUC ~0.87).
 
-Everything else — losses, λ1–λ4, h, Adam lr and weight decay, batch composition, post-processing
-(m0, ψ, ς, NMS, score threshold) — is the ``casme2`` preset (SPEC §8)."""
+The network (incl. the 512-channel attention generators), the losses, λ1–λ4, h, Adam lr and weight
+decay, the 1000 iterations, the batch composition and the post-processing (m0, ψ, ς, NMS, score
+threshold) are the ``casme2`` preset's (SPEC §8). The synthetic features are at real-I3D scale
+(:class:`~mcwes.data.synthetic.SynthParams` ``feature_scale``); at 6× that scale the attention
+saturates to 0 within a few Adam steps and nothing is learned."""
 FULL = DemoRecipe(feature_dim=1024, subjects=None, frames_range=None, folds=None, iterations=1000, train_snippets=250)
 
 
@@ -110,15 +110,24 @@ def comparison_table(results: dict[str, EvaluationResult]) -> str:
     return "\n".join(lines)
 
 
-def _held_out(dataset: Any, n: Optional[int]) -> list[str]:
-    """The subjects to hold out: those with the most ground truth, ME first, so every fold tests both classes."""
+def _held_out(dataset: Any, n: Optional[int], spread: bool = False) -> list[str]:
+    """The subjects to hold out, ranked by ME count, then by expression count (then name).
+
+    ``spread=False`` (LOSO): the top ``n``, so every fold tests both classes. ``spread=True`` (split):
+    ``n`` subjects at evenly spaced ranks among those with an ME, so both the test and the training
+    subjects keep MEs (taking the top ones would leave the training set with a third of them).
+    """
     subjects = dataset.subjects()
     if n is None or n >= len(subjects):
         return subjects
     gt = dataset.ground_truth()
     counts = {s: (int(((gt["subject"] == s) & (gt["type"] == "ME")).sum()), int((gt["subject"] == s).sum()))
               for s in subjects}
-    return sorted(subjects, key=lambda s: (-counts[s][0], -counts[s][1], s))[:n]
+    ranked = sorted(subjects, key=lambda s: (-counts[s][0], -counts[s][1], s))
+    with_me = [s for s in ranked if counts[s][0] > 0]
+    if not spread or len(with_me) <= n:
+        return ranked[:n]
+    return [with_me[int((i + 0.5) * len(with_me) / n)] for i in range(n)]
 
 
 def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, device: Optional[str] = None,
@@ -140,7 +149,7 @@ def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, de
                                                  "attention_hidden": recipe.attention_hidden},
                            data={"train_snippets": recipe.train_snippets},
                            train={"iterations": recipe.iterations, "seed": recipe.seed})
-    folds = _held_out(dataset, recipe.folds)
+    folds = _held_out(dataset, recipe.folds, spread=recipe.mode == "split")
     run = loso if recipe.mode == "loso" else split
     result = run(dataset, config, out / recipe.mode, folds=folds, device=device, progress=progress)
     test = dataset.subset(subjects=folds)
