@@ -179,6 +179,21 @@ def test_energy_baseline_is_fooled_by_distractors(casme2):
     assert kinds.get("blink", 0) + kinds.get("head", 0) > expressions / 2
 
 
+def test_feature_scale_multiplies_the_features_and_nothing_else():
+    """The scale is one overall factor: the plan is the same and every value is scaled (up to float32
+    rounding), and at the default the features have a real-I3D-like spread (not the unit noise)."""
+    unit = synthetic.generate("casme2", seed=5, subjects=2, params=synthetic.SynthParams(feature_scale=1.0), **QUICK)
+    small = synthetic.generate("casme2", seed=5, subjects=2, **QUICK)
+    pd.testing.assert_frame_equal(unit.events, small.events)
+    c = synthetic.SynthParams().feature_scale
+    for plan in unit.plans[:3]:
+        x1, xc = unit.features(plan.video), small.features(plan.video)
+        np.testing.assert_allclose(xc, c * x1, rtol=1e-6, atol=1e-6)
+        assert 0.1 < float(np.median(xc.std(axis=0))) < 0.6
+    with pytest.raises(ValueError, match="feature_scale"):
+        synthetic.SynthParams(feature_scale=0.0)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="preset"):
         synthetic.generate("casme4")

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 import mcwes
 from mcwes import Config, cli
 from mcwes.data import load_dataset, synthetic
+from mcwes.loso import split as loso_split
 
 D = 8
 
@@ -41,6 +43,26 @@ def test_loso_pools_folds_and_resumes(dataset, tmp_path):
     second = mcwes.loso(dataset, tiny_config(), tmp_path, folds=subjects, progress=False)
     assert [f.reused for f in second.folds] == [True, False]
     assert second.evaluation.counts["overall"] == first.evaluation.counts["overall"]
+
+
+def test_split_trains_one_model_on_the_other_subjects(dataset, tmp_path):
+    held_out = dataset.subjects()[:2]
+    result = loso_split(dataset, tiny_config(), tmp_path, folds=held_out, progress=False)
+    assert [f.subject for f in result.folds] == ["+".join(held_out)]
+    assert {p.video for p in result.predictions} <= set(dataset.subset(subjects=held_out).videos)
+    for name in ("checkpoint.pt", "predictions.csv", "metrics.json", "fold.json"):
+        assert (tmp_path / "model" / name).exists()
+    model, _, _ = mcwes.load_checkpoint(tmp_path / "model" / "checkpoint.pt")
+    # Trained on the one remaining subject only: the same run as a Trainer on that subject's videos.
+    train = dataset.subset(subjects=[s for s in dataset.subjects() if s not in held_out])
+    again = mcwes.Trainer(tiny_config(), list(train), progress=False).fit()
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    total_gt = len(dataset.subset(subjects=held_out).ground_truth())
+    o = result.evaluation.counts["overall"]
+    assert o.tp + o.fn == total_gt
+    with pytest.raises(ValueError, match="mcwes.split: expected some subjects left for training"):
+        loso_split(dataset, tiny_config(), tmp_path / "all", folds=dataset.subjects())
 
 
 def test_loso_rejects_unknown_folds_and_mismatched_config(dataset, tmp_path):
@@ -80,9 +102,25 @@ def test_demo_runs_end_to_end(tmp_path):
     recipe = DemoRecipe(seed=1, feature_dim=D, subjects=3, frames_range=(300, 500), folds=1, iterations=3,
                         train_snippets=32)
     result = run_demo(tmp_path, recipe=recipe, progress=False)
-    assert len(result.folds) == 1
+    assert len(result.folds) == 1 and (tmp_path / "loso" / "folds" / result.folds[0] / "checkpoint.pt").exists()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"mcwes", "energy_baseline", "recipe", "seconds"} <= set(metrics)
     test_videos = load_dataset(tmp_path / "data").subset(subjects=result.folds).videos
     assert test_videos and sorted(p.stem for p in (tmp_path / "plots").glob("*.png")) == sorted(test_videos)
     assert "MC-WES" in result.table() and "energy baseline" in result.table()
+
+
+def test_demo_split_mode_with_neutral_videos(tmp_path):
+    from mcwes.demo import DemoRecipe, run_demo
+
+    recipe = DemoRecipe(seed=2, feature_dim=D, subjects=3, frames_range=(300, 500), folds=2, iterations=3,
+                        train_snippets=32, mode="split", neutral_videos=1, attention_hidden=16)
+    result = run_demo(tmp_path, recipe=recipe, progress=False, plots=False)
+    assert len(result.folds) == 2 and result.mode == "split"
+    assert (tmp_path / "split" / "model" / "checkpoint.pt").exists()
+    videos = load_dataset(tmp_path / "data").videos
+    assert sum(v.endswith("_n1") for v in videos) == 3
+    model, _, _ = mcwes.load_checkpoint(tmp_path / "split" / "model" / "checkpoint.pt")
+    assert model.model_config.attention_hidden == 16
+    with pytest.raises(ValueError, match="recipe.mode"):
+        run_demo(tmp_path / "bad", recipe=DemoRecipe(mode="lso"), progress=False)

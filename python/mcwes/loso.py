@@ -24,7 +24,7 @@ from .inference import spot
 from .metrics import EvaluationResult, evaluate
 from .proposals import Proposals, read_proposals_csv, write_proposals_csv
 
-__all__ = ["loso", "LosoResult", "FoldResult", "train_and_spot"]
+__all__ = ["loso", "LosoResult", "FoldResult", "train_and_spot", "split"]
 
 log = logging.getLogger(__name__)
 
@@ -100,21 +100,30 @@ def loso(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Opti
         folds: subjects to hold out (default: every subject); pooled metrics cover these only.
         device: torch device (default: CUDA when available).
     """
+    chosen = _check_folds(dataset, config, folds)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config.to_yaml(out / "config.yaml")
+    results = [_run_fold(dataset, config, out / "folds" / subject, [subject], device, progress, kernels)
+               for subject in chosen]
+    return _pool(config, dataset, chosen, results, out)
+
+
+def _check_folds(dataset: Any, config: Config, folds: Optional[Sequence[str]], op: str = "mcwes.loso") -> list[str]:
     subjects = dataset.subjects()
     chosen = list(subjects if folds is None else folds)
     unknown = sorted(set(chosen) - set(subjects))
     if unknown:
-        raise ValueError(f"mcwes.loso: expected folds among the dataset's subjects {subjects}, got {unknown}")
+        raise ValueError(f"{op}: expected folds among the dataset's subjects {subjects}, got {unknown}")
     if not chosen:
-        raise ValueError("mcwes.loso: expected at least one fold, got none")
+        raise ValueError(f"{op}: expected at least one fold, got none")
     if abs(float(dataset.fps) - config.data.fps) > 1e-9 or int(dataset.snippet_frames) != config.data.snippet_frames:
-        raise ValueError(f"mcwes.loso: the dataset has fps {dataset.fps} and {dataset.snippet_frames}-frame snippets, "
+        raise ValueError(f"{op}: the dataset has fps {dataset.fps} and {dataset.snippet_frames}-frame snippets, "
                          f"the config {config.data.fps} and {config.data.snippet_frames}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config.to_yaml(out / "config.yaml")
-    results = [_run_fold(dataset, config, out / "folds" / subject, subject, device, progress, kernels)
-               for subject in chosen]
+    return chosen
+
+
+def _pool(config: Config, dataset: Any, chosen: Sequence[str], results: list[FoldResult], out: Path) -> LosoResult:
     pooled = Proposals(p for r in results for p in r.predictions)
     gt = _ground_truth(dataset, chosen)
     evaluation = evaluate(pooled, gt, fps=config.data.fps)
@@ -126,11 +135,32 @@ def loso(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Opti
     return LosoResult(pooled, evaluation, results)
 
 
-def _run_fold(dataset: Any, config: Config, directory: Path, subject: str, device: Optional[str], progress: bool,
-              kernels: bool) -> FoldResult:
+def split(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Sequence[str],
+          device: Optional[str] = None, progress: bool = True, kernels: bool = True) -> LosoResult:
+    """A subject-disjoint split: ONE model trained on every subject not in ``folds``, tested on all of them.
+
+    The quick counterpart of :func:`loso` (one training run instead of one per held-out subject; the
+    test subjects are still never seen in training). Same outputs under ``out_dir``: ``model/``
+    (checkpoint, metrics, its ``predictions.csv``; resumed or reused like a LOSO fold), the pooled
+    ``predictions.csv`` and ``metrics.json``. The result has one :class:`FoldResult` named after the
+    held-out subjects joined by ``+``.
+    """
+    chosen = _check_folds(dataset, config, folds, "mcwes.split")
+    if len(chosen) == len(dataset.subjects()):
+        raise ValueError(f"mcwes.split: expected some subjects left for training, got all {len(chosen)} held out")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config.to_yaml(out / "config.yaml")
+    result = _run_fold(dataset, config, out / "model", chosen, device, progress, kernels)
+    return _pool(config, dataset, chosen, [result], out)
+
+
+def _run_fold(dataset: Any, config: Config, directory: Path, held_out: Sequence[str], device: Optional[str],
+              progress: bool, kernels: bool) -> FoldResult:
     done = directory / "fold.json"
-    train_set, test_set = dataset.split(subject)
-    gt = _ground_truth(dataset, [subject])
+    subject = "+".join(held_out)
+    train_set, test_set = dataset.split(list(held_out))
+    gt = _ground_truth(dataset, held_out)
     if done.exists():
         predictions = read_proposals_csv(directory / "predictions.csv", fps=config.data.fps)
         info = json.loads(done.read_text())
