@@ -60,7 +60,7 @@ struct Entry {
 // General path (a NaN among the valid steps): partial selection on (value, index) pairs with the
 // full order of topk_pool::before. Returns the sum of the selected values and marks them.
 template <typename T>
-double select_general(const Strided3<const T>& xs, const Strided3<uint8_t>& m, int64_t b, int64_t c, int64_t L,
+double select_general(const Strided3<const T> xs, const Strided3<uint8_t> m, int64_t b, int64_t c, int64_t L,
                       int64_t ke) {
   thread_local std::vector<Entry<T>> buf;
   buf.resize(static_cast<size_t>(L));
@@ -80,7 +80,7 @@ double select_general(const Strided3<const T>& xs, const Strided3<uint8_t>& m, i
 // of several equal values is taken; only the mask does: everything above the k-th value, then the
 // first (in time) of the values equal to it — the same set as the general order.
 template <typename T>
-double select_finite(const Strided3<const T>& xs, const Strided3<uint8_t>& m, int64_t b, int64_t c, int64_t L,
+double select_finite(const Strided3<const T> xs, const Strided3<uint8_t> m, int64_t b, int64_t c, int64_t L,
                      int64_t ke, std::vector<T>& vals) {
   if (ke < L) std::nth_element(vals.begin(), vals.begin() + (ke - 1), vals.end(), std::greater<T>());
   const T kth = ke < L ? vals[static_cast<size_t>(ke - 1)] : *std::min_element(vals.begin(), vals.end());
@@ -112,7 +112,9 @@ void fwd_impl(const View& x, const View& k, const View& lengths, const View& out
   const bool per_video = k.ndim() == 2;
   const auto o = out.s2<T>();
   const auto m = mask.s3<uint8_t>();
-  parallel_for(B * C, nt, T_ * 8, [&](int64_t task) {
+  // The body takes its views by value: the mask is written through uint8_t pointers, which may alias
+  // anything, so views reached through the closure would be reloaded after every store.
+  parallel_for(B * C, nt, T_ * 8, [=](int64_t task) {
     const int64_t b = task / C, c = task % C;
     const int64_t L = len(b);
     const int64_t ke = topk_pool::effective_k(topk_pool::k_of(kt, per_video, b, c), L);
@@ -149,7 +151,7 @@ void bwd_impl(const View& g, const View& mask, const View& k, const View& length
   const auto kt = topk_pool::k_table(k);
   const bool per_video = k.ndim() == 2;
   const auto out = gx.s3<T>();
-  parallel_for(B, nt, T_ * C, [&](int64_t b) {
+  parallel_for(B, nt, T_ * C, [=](int64_t b) {
     for (int64_t c = 0; c < C; ++c) {
       const int64_t ke = topk_pool::effective_k(topk_pool::k_of(kt, per_video, b, c), len(b));
       const T gv = gs(b, c);
