@@ -17,7 +17,6 @@ PYBIND11_MODULE(_C, m) {
            py::arg("dtype"), py::arg("sizes"), py::arg("strides"), py::arg("device"));
 
   MCWES_DEF(m, topk_pool_fwd_cpu);
-  MCWES_DEF(m, topk_pool_bwd_cpu);
   MCWES_DEF(m, duration_mask_fwd_cpu);
   MCWES_DEF(m, multi_top_proposals_capacity);
   MCWES_DEF(m, multi_top_proposals_fwd_cpu);
@@ -48,7 +47,6 @@ PYBIND11_MODULE(_C, m) {
   MCWES_DEF(m, cuda_device_count);
   MCWES_DEF(m, cuda_runtime_info);
   MCWES_DEF(m, topk_pool_fwd_cuda);
-  MCWES_DEF(m, topk_pool_bwd_cuda);
   MCWES_DEF(m, duration_mask_fwd_cuda);
   MCWES_DEF(m, multi_top_proposals_fwd_cuda);
   MCWES_DEF(m, outer_inner_scores_fwd_cuda);

@@ -10,7 +10,7 @@
 
 namespace mcwes {
 
-void topk_pool_check(const View& x, const View& k, const View& lengths, const View& out, const View& mask) {
+void topk_pool_check(const View& x, const View& k, const View& lengths, const View& out, const View& weights) {
   const char* op = "topk_pool";
   check_float_view(x, op, "x", 3);
   const int64_t B = x.size(0), C = x.size(2);
@@ -28,9 +28,9 @@ void topk_pool_check(const View& x, const View& k, const View& lengths, const Vi
   check_view(out, op, "out", 2, x.dtype);
   check_size(out, op, "out", 0, B);
   check_size(out, op, "out", 1, C);
-  check_view(mask, op, "mask", 3, DType::b8);
-  for (int d = 0; d < 3; ++d) check_size(mask, op, "mask", d, x.size(d));
-  for (const View* v : {&k, &lengths, &out, &mask}) check_same_device(x, *v, op, "every tensor");
+  check_view(weights, op, "weights", 3, x.dtype);
+  for (int d = 0; d < 3; ++d) check_size(weights, op, "weights", d, x.size(d));
+  for (const View* v : {&k, &lengths, &out, &weights}) check_same_device(x, *v, op, "every tensor");
 }
 
 namespace {
@@ -60,7 +60,7 @@ struct Entry {
 // General path (a NaN among the valid steps): partial selection on (value, index) pairs with the
 // full order of topk_pool::before. Returns the sum of the selected values and marks them.
 template <typename T>
-double select_general(const Strided3<const T> xs, const Strided3<uint8_t> m, int64_t b, int64_t c, int64_t L,
+double select_general(const Strided3<const T> xs, const Strided3<T> w, int64_t b, int64_t c, int64_t L,
                       int64_t ke) {
   thread_local std::vector<Entry<T>> buf;
   buf.resize(static_cast<size_t>(L));
@@ -70,17 +70,17 @@ double select_general(const Strided3<const T> xs, const Strided3<uint8_t> m, int
   double acc = 0.0;
   for (int64_t i = 0; i < ke; ++i) {
     acc += static_cast<double>(buf[static_cast<size_t>(i)].v);
-    m(b, buf[static_cast<size_t>(i)].t, c) = 1;
+    w(b, buf[static_cast<size_t>(i)].t, c) = topk_pool::selection_weight<T>(ke);
   }
   return acc;
 }
 
 // Fast path (no NaN): the k-th largest value by nth_element on the plain values (`vals`, reordered).
 // vals[0, ke) is then the multiset of the ke largest values, so their sum does not depend on which
-// of several equal values is taken; only the mask does: everything above the k-th value, then the
+// of several equal values is taken; only the weights do: everything above the k-th value, then the
 // first (in time) of the values equal to it — the same set as the general order.
 template <typename T>
-double select_finite(const Strided3<const T> xs, const Strided3<uint8_t> m, int64_t b, int64_t c, int64_t L,
+double select_finite(const Strided3<const T> xs, const Strided3<T> w, int64_t b, int64_t c, int64_t L,
                      int64_t ke, std::vector<T>& vals) {
   if (ke < L) std::nth_element(vals.begin(), vals.begin() + (ke - 1), vals.end(), std::greater<T>());
   const T kth = ke < L ? vals[static_cast<size_t>(ke - 1)] : *std::min_element(vals.begin(), vals.end());
@@ -93,10 +93,11 @@ double select_finite(const Strided3<const T> xs, const Strided3<uint8_t> m, int6
   }
   // Everything above the k-th value (a branch-free pass the compiler vectorises), then, only when
   // the k-th value is tied, its first occurrences in time until ke are taken.
-  for (int64_t t = 0; t < L; ++t) m(b, t, c) = static_cast<uint8_t>(xs(b, t, c) > kth);
+  const T weight = topk_pool::selection_weight<T>(ke);
+  for (int64_t t = 0; t < L; ++t) w(b, t, c) = xs(b, t, c) > kth ? weight : T(0);
   for (int64_t t = 0, equal_left = ke - above; equal_left > 0 && t < L; ++t) {
     if (xs(b, t, c) == kth) {
-      m(b, t, c) = 1;
+      w(b, t, c) = weight;
       --equal_left;
     }
   }
@@ -104,21 +105,21 @@ double select_finite(const Strided3<const T> xs, const Strided3<uint8_t> m, int6
 }
 
 template <typename T>
-void fwd_impl(const View& x, const View& k, const View& lengths, const View& out, const View& mask, int nt) {
+void fwd_impl(const View& x, const View& k, const View& lengths, const View& out, const View& weights, int nt) {
   const int64_t B = x.size(0), T_ = x.size(1), C = x.size(2);
   const auto xs = x.s3<const T>();
   const auto len = lengths.s1<const int64_t>();
   const auto kt = topk_pool::k_table(k);
   const bool per_video = k.ndim() == 2;
   const auto o = out.s2<T>();
-  const auto m = mask.s3<uint8_t>();
-  // The body takes its views by value: the mask is written through uint8_t pointers, which may alias
-  // anything, so views reached through the closure would be reloaded after every store.
+  const auto w = weights.s3<T>();
+  // The body takes its views by value: stores through the weights may alias anything reached through
+  // the closure, which would then be reloaded after every store.
   parallel_for(B * C, nt, T_ * 8, [=](int64_t task) {
     const int64_t b = task / C, c = task % C;
     const int64_t L = len(b);
     const int64_t ke = topk_pool::effective_k(topk_pool::k_of(kt, per_video, b, c), L);
-    for (int64_t t = L; t < T_; ++t) m(b, t, c) = 0;
+    for (int64_t t = L; t < T_; ++t) w(b, t, c) = T(0);
     if (ke == 0) {
       o(b, c) = T(0);
       return;
@@ -133,57 +134,26 @@ void fwd_impl(const View& x, const View& k, const View& lengths, const View& out
     }
     double acc;
     if (has_nan) {
-      for (int64_t t = 0; t < L; ++t) m(b, t, c) = 0;
-      acc = select_general(xs, m, b, c, L, ke);
+      for (int64_t t = 0; t < L; ++t) w(b, t, c) = T(0);
+      acc = select_general(xs, w, b, c, L, ke);
     } else {
-      acc = select_finite(xs, m, b, c, L, ke, vals);
+      acc = select_finite(xs, w, b, c, L, ke, vals);
     }
     o(b, c) = static_cast<T>(acc / static_cast<double>(ke));
   });
 }
 
-template <typename T>
-void bwd_impl(const View& g, const View& mask, const View& k, const View& lengths, const View& gx, int nt) {
-  const int64_t B = gx.size(0), T_ = gx.size(1), C = gx.size(2);
-  const auto gs = g.s2<const T>();
-  const auto m = mask.s3<const uint8_t>();
-  const auto len = lengths.s1<const int64_t>();
-  const auto kt = topk_pool::k_table(k);
-  const bool per_video = k.ndim() == 2;
-  const auto out = gx.s3<T>();
-  parallel_for(B, nt, T_ * C, [=](int64_t b) {
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t ke = topk_pool::effective_k(topk_pool::k_of(kt, per_video, b, c), len(b));
-      const T gv = gs(b, c);
-      for (int64_t t = 0; t < T_; ++t) out(b, t, c) = topk_pool::backward_value<T>(m(b, t, c) != 0, gv, ke);
-    }
-  });
-}
-
 }  // namespace
 
-void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const View& out, const View& mask,
+void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const View& out, const View& weights,
                        int num_threads) {
-  topk_pool_check(x, k, lengths, out, mask);
+  topk_pool_check(x, k, lengths, out, weights);
   MCWES_CHECK(x.device == -1, "mcwes.topk_pool: expected CPU tensors for the CPU kernel, got device ", x.device);
   check_values(x, k, lengths);
   if (x.numel() == 0 && out.numel() == 0) return;
   dispatch_float(x.dtype, "topk_pool", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fwd_impl<T>(x, k, lengths, out, mask, num_threads);
-  });
-}
-
-void topk_pool_bwd_cpu(const View& grad_out, const View& mask, const View& k, const View& lengths,
-                       const View& grad_x, int num_threads) {
-  topk_pool_check(grad_x, k, lengths, grad_out, mask);
-  MCWES_CHECK(grad_x.device == -1, "mcwes.topk_pool: expected CPU tensors for the CPU kernel, got device ",
-              grad_x.device);
-  check_values(grad_x, k, lengths);
-  if (grad_x.numel() == 0) return;
-  dispatch_float(grad_x.dtype, "topk_pool", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    bwd_impl<T>(grad_out, mask, k, lengths, grad_x, num_threads);
+    fwd_impl<T>(x, k, lengths, out, weights, num_threads);
   });
 }
 

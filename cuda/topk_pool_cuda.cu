@@ -15,7 +15,7 @@ constexpr int kTile = 1024;
 template <typename T>
 __global__ void topk_pool_fwd_kernel(Strided3<const T> x, Strided2<const int64_t> k, bool k_per_video,
                                      Strided1<const int64_t> lengths, int64_t T_, int64_t C, Strided2<T> out,
-                                     Strided3<uint8_t> mask) {
+                                     Strided3<T> weights) {
   __shared__ T tile[kTile];
   __shared__ double partial[kThreads];
   const int64_t b = blockIdx.x / C, c = blockIdx.x % C;
@@ -38,7 +38,7 @@ __global__ void topk_pool_fwd_kernel(Strided3<const T> x, Strided2<const int64_t
     }
     if (t < T_) {
       const bool sel = valid && rank < ke;
-      mask(b, t, c) = sel ? 1 : 0;
+      weights(b, t, c) = sel ? topk_pool::selection_weight<T>(ke) : T(0);
       if (sel) acc += static_cast<double>(v);
     }
   }
@@ -51,27 +51,12 @@ __global__ void topk_pool_fwd_kernel(Strided3<const T> x, Strided2<const int64_t
   if (threadIdx.x == 0) out(b, c) = ke > 0 ? static_cast<T>(partial[0] / static_cast<double>(ke)) : T(0);
 }
 
-template <typename T>
-__global__ void topk_pool_bwd_kernel(Strided2<const T> g, Strided3<const uint8_t> mask, Strided2<const int64_t> k,
-                                     bool k_per_video, Strided1<const int64_t> lengths, int64_t B, int64_t T_,
-                                     int64_t C, Strided3<T> gx) {
-  const int64_t n = B * T_ * C;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t c = i % C, t = (i / C) % T_, b = i / (C * T_);
-    int64_t L = lengths(b);
-    L = L < 0 ? 0 : (L > T_ ? T_ : L);
-    const int64_t ke = topk_pool::effective_k(topk_pool::k_of(k, k_per_video, b, c), L);
-    gx(b, t, c) = topk_pool::backward_value<T>(mask(b, t, c) != 0, g(b, c), ke);
-  }
-}
-
 
 }  // namespace
 
-void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const View& out, const View& mask,
+void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const View& out, const View& weights,
                         uintptr_t stream) {
-  topk_pool_check(x, k, lengths, out, mask);
+  topk_pool_check(x, k, lengths, out, weights);
   MCWES_CHECK(x.device >= 0, "mcwes.topk_pool: expected CUDA tensors for the CUDA kernel, got CPU tensors");
   const int64_t B = x.size(0), T_ = x.size(1), C = x.size(2);
   if (B * C == 0) return;
@@ -81,23 +66,7 @@ void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const
     using T = typename decltype(tag)::type;
     topk_pool_fwd_kernel<T><<<static_cast<unsigned>(B * C), kThreads, 0, as_stream(stream)>>>(
         x.s3<const T>(), topk_pool::k_table(k), k.ndim() == 2, lengths.s1<const int64_t>(), T_, C, out.s2<T>(),
-        mask.s3<uint8_t>());
-  });
-  MCWES_CUDA_CHECK_LAUNCH("topk_pool");
-}
-
-void topk_pool_bwd_cuda(const View& grad_out, const View& mask, const View& k, const View& lengths,
-                        const View& grad_x, uintptr_t stream) {
-  topk_pool_check(grad_x, k, lengths, grad_out, mask);
-  MCWES_CHECK(grad_x.device >= 0, "mcwes.topk_pool: expected CUDA tensors for the CUDA kernel, got CPU tensors");
-  const int64_t B = grad_x.size(0), T_ = grad_x.size(1), C = grad_x.size(2);
-  if (grad_x.numel() == 0) return;
-  DeviceGuard guard(grad_x.device, "topk_pool");
-  dispatch_float(grad_x.dtype, "topk_pool", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    topk_pool_bwd_kernel<T><<<grid_for(B * T_ * C, 256), 256, 0, as_stream(stream)>>>(
-        grad_out.s2<const T>(), mask.s3<const uint8_t>(), topk_pool::k_table(k), k.ndim() == 2, lengths.s1<const int64_t>(), B,
-        T_, C, grad_x.s3<T>());
+        weights.s3<T>());
   });
   MCWES_CUDA_CHECK_LAUNCH("topk_pool");
 }

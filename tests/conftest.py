@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import os
 
-import pytest
-import torch
-from hypothesis import HealthCheck, settings
+# torch.compile's on-disk caches key compiled graphs by their FX code, not by the Python custom ops
+# they call: a graph cached against an earlier mcwes can call an op that no longer exists. The tests
+# always compile afresh.
+os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "0")
+os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "0")
 
-import mcwes
-from mcwes.ops import _util
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+import mcwes  # noqa: E402
+from mcwes.ops import _util  # noqa: E402
 
 # dev: quick local runs; ci: what `make test` uses; edge: the sanitizer job (more, nastier cases).
 settings.register_profile("dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -117,6 +117,13 @@ def test_gradcheck():
     assert torch.autograd.gradcheck(lambda t: ops.topk_pool(t, k, lengths), (x,))
 
 
+def test_double_backward():
+    """The backward is a broadcast multiply by the saved weights, so it is differentiable too."""
+    x = torch.randn(2, 8, 3, dtype=torch.float64, requires_grad=True)
+    lengths, k = torch.tensor([8, 5]), torch.tensor([2, 3, 1])
+    assert torch.autograd.gradgradcheck(lambda t: ops.topk_pool(t, k, lengths), (x,))
+
+
 def test_opcheck():
     samples = [
         (torch.randn(2, 7, 3), torch.tensor([2, 3, 1]), torch.tensor([7, 3])),
@@ -178,14 +185,17 @@ def test_compiled_core_rejects_inconsistent_views():
     from mcwes.ops._util import view
 
     x, k, lengths = torch.randn(2, 4, 3), torch.ones(3, dtype=torch.int64), torch.tensor([4, 4])
-    out, mask = torch.empty(2, 3), torch.empty(2, 4, 3, dtype=torch.bool)
-    with pytest.raises(ValueError, match=r"mcwes.topk_pool: expected mask.shape\[1\] to be 4, got 5"):
-        _C.topk_pool_fwd_cpu(view(x), view(k), view(lengths), view(out), view(torch.empty(2, 5, 3, dtype=torch.bool)), 1)
+    out, weights = torch.empty(2, 3), torch.empty(2, 4, 3)
+    wrong, as_bool = torch.empty(2, 5, 3), torch.empty(2, 4, 3, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"mcwes.topk_pool: expected weights.shape\[1\] to be 4, got 5"):
+        _C.topk_pool_fwd_cpu(view(x), view(k), view(lengths), view(out), view(wrong), 1)
+    with pytest.raises(ValueError, match="expected weights to have dtype float32, got bool"):
+        _C.topk_pool_fwd_cpu(view(x), view(k), view(lengths), view(out), view(as_bool), 1)
     with pytest.raises(ValueError, match="expected lengths to have dtype int64, got int32"):
-        _C.topk_pool_fwd_cpu(view(x), view(k), view(lengths.int()), view(out), view(mask), 1)
+        _C.topk_pool_fwd_cpu(view(x), view(k), view(lengths.int()), view(out), view(weights), 1)
     bad_lengths = torch.tensor([4, 9])  # named: a view does not keep its tensor alive
     with pytest.raises(ValueError, match=r"expected lengths to lie in \[0, 4\], got 9"):
-        _C.topk_pool_fwd_cpu(view(x), view(k), view(bad_lengths), view(out), view(mask), 1)
+        _C.topk_pool_fwd_cpu(view(x), view(k), view(bad_lengths), view(out), view(weights), 1)
 
 
 def test_cuda_without_gpu_says_why(monkeypatch):

@@ -8,12 +8,10 @@ namespace mcwes {
 
 // Validation shared by the CPU and CUDA drivers of each op (shapes, dtypes, devices; on the CPU
 // also values such as lengths and k). Throws std::invalid_argument with the op's name.
-void topk_pool_check(const View& x, const View& k, const View& lengths, const View& out, const View& mask);
+void topk_pool_check(const View& x, const View& k, const View& lengths, const View& out, const View& weights);
 
-void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const View& out, const View& mask,
+void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const View& out, const View& weights,
                        int num_threads);
-void topk_pool_bwd_cpu(const View& grad_out, const View& mask, const View& k, const View& lengths,
-                       const View& grad_x, int num_threads);
 
 // Spotting kernels (SPEC §3 duration mask, §4 steps 2–5). Ragged outputs are written at the front of
 // caller-allocated worst-case buffers; the drivers return how many rows they wrote.
@@ -59,10 +57,8 @@ void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out
 #if defined(MCWES_WITH_CUDA)
 int cuda_device_count();  // 0 when no driver or no device; never throws
 std::string cuda_runtime_info();
-void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const View& out, const View& mask,
+void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const View& out, const View& weights,
                         uintptr_t stream);
-void topk_pool_bwd_cuda(const View& grad_out, const View& mask, const View& k, const View& lengths,
-                        const View& grad_x, uintptr_t stream);
 void duration_mask_fwd_cuda(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
                             double omega_u, uintptr_t stream);
 int64_t multi_top_proposals_fwd_cuda(const View& a, const View& lengths, const View& m_values, const View& batch_idx,

@@ -5,15 +5,16 @@
 //   lengths [B] int64 in [0, T]; positions t >= lengths[b] are padding and never read
 //   out     [B, C]   out[b,c] = mean of the k_eff largest x[b, t, c], t < lengths[b],
 //                    k_eff = min(k, lengths[b])
-//   mask    [B, T, C] bool: which positions were selected (saved for the backward)
+//   weights [B, T, C] x's dtype: 1 / k_eff at the selected positions, 0 elsewhere (padding included):
+//                    out[b,c] = Σ_t weights[b,t,c] · x[b,t,c], saved for the backward
 //
 // Order: larger values first; NaN ranks above every number (as torch.topk/torch.sort do), so a NaN
 // among the valid steps is selected and propagates into out; ties (equal values, or two NaNs) go
 // to the lower time index. A video of length 0 has k_eff = 0: out = 0, nothing selected, zero
 // gradient (defined, NaN-free). Sums accumulate in double.
 //
-// Backward: grad_x[b,t,c] = grad_out[b,c] / k_eff if mask[b,t,c] else 0 — elementwise, so
-// deterministic on CPU and CUDA.
+// Backward: grad_x = weights · grad_out[:, None, :] — one broadcast multiply, done by torch (so it is
+// deterministic, and differentiable again); no backward kernel.
 #pragma once
 
 #include "mcwes/common.h"
@@ -43,9 +44,10 @@ inline Strided2<const int64_t> k_table(const View& k) {
   return {k.data<const int64_t>(), 0, k.stride(0)};
 }
 
+// The weight of a selected position: 1 / k_eff, rounded once (in double) to the storage type.
 template <typename T>
-MCWES_HD T backward_value(bool selected, T grad_out, int64_t k_eff) {
-  return selected ? static_cast<T>(grad_out / static_cast<T>(k_eff)) : T(0);
+MCWES_HD T selection_weight(int64_t k_eff) {
+  return static_cast<T>(1.0 / static_cast<double>(k_eff));
 }
 
 }  // namespace topk_pool

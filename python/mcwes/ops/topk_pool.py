@@ -4,7 +4,8 @@
 for every video b and class c, the mean of the ``k_eff = min(k, lengths[b])`` largest values of
 ``x[b, :lengths[b], c]``. Order: larger first, NaN above every number (it propagates, like
 ``torch.topk``), ties to the lower time index. A video of length 0 pools to 0 with zero gradient.
-The backward spreads ``grad_out / k_eff`` over the selected positions (deterministic).
+The backward spreads ``grad_out / k_eff`` over the selected positions: the forward also returns
+these per-step weights, so the backward is one broadcast multiply (deterministic, differentiable).
 """
 from __future__ import annotations
 
@@ -82,30 +83,25 @@ def _as_k(k: object, B: int, C: int, device: torch.device) -> torch.Tensor:
 
 
 def _fwd(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(out [B, C], weights [B, T, C])``: weights are 1/k_eff at the selected steps, 0 elsewhere."""
     B, T, C = x.shape
     out = _util.new_output((B, C), x.dtype, x.device)
-    mask = _util.new_output((B, T, C), torch.bool, x.device)
+    weights = _util.new_output((B, T, C), x.dtype, x.device)
     if x.device.type == "cpu":
         _C.topk_pool_fwd_cpu(_util.view(x), _util.view(k), _util.view(lengths), _util.view(out),
-                             _util.view(mask), _util.num_threads())
+                             _util.view(weights), _util.num_threads())
     else:
         _util.require_cuda(OP)
         _check_device_values(k, lengths, T)
         _C.topk_pool_fwd_cuda(_util.view(x), _util.view(k), _util.view(lengths), _util.view(out),
-                              _util.view(mask), _util.cuda_stream(x))
-    return out, mask
+                              _util.view(weights), _util.cuda_stream(x))
+    return out, weights
 
 
-def _bwd(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    grad_x = _util.new_output(mask.shape, grad_out.dtype, grad_out.device)
-    if grad_out.device.type == "cpu":
-        _C.topk_pool_bwd_cpu(_util.view(grad_out), _util.view(mask), _util.view(k), _util.view(lengths),
-                             _util.view(grad_x), _util.num_threads())
-    else:
-        _util.require_cuda(OP)
-        _C.topk_pool_bwd_cuda(_util.view(grad_out), _util.view(mask), _util.view(k), _util.view(lengths),
-                              _util.view(grad_x), _util.cuda_stream(grad_out))
-    return grad_x
+def _grad(weights: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
+    # out = Σ_t weights · x, so the gradient spreads grad_out / k_eff over the selected steps; plain
+    # torch, hence differentiable again (double backward) and traceable.
+    return weights * grad_out.unsqueeze(1)
 
 
 class _TopkPool(torch.autograd.Function):
@@ -113,14 +109,14 @@ class _TopkPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, k, lengths):  # type: ignore[no-untyped-def, override]
-        out, mask = _fwd(x, k, lengths)
-        ctx.save_for_backward(mask, k, lengths)
+        out, weights = _fwd(x, k, lengths)
+        ctx.save_for_backward(weights)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[no-untyped-def, override]
-        mask, k, lengths = ctx.saved_tensors
-        return _bwd(grad_out, mask, k, lengths), None, None
+        (weights,) = ctx.saved_tensors
+        return _grad(weights, grad_out), None, None
 
 
 @torch.library.custom_op("mcwes::topk_pool_fwd", mutates_args=())
@@ -131,26 +127,17 @@ def _topk_pool_fwd(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> t
 @_topk_pool_fwd.register_fake
 def _(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     B, _, C = x.shape
-    return x.new_empty((B, C)), torch.empty_like(x, dtype=torch.bool)
-
-
-@torch.library.custom_op("mcwes::topk_pool_bwd", mutates_args=())
-def _topk_pool_bwd(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    return _bwd(grad_out, mask, k, lengths)
-@_topk_pool_bwd.register_fake
-def _(grad_out: torch.Tensor, mask: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(mask, dtype=grad_out.dtype)
+    return x.new_empty((B, C)), torch.empty_like(x)
 
 
 def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
-    _, k, lengths = inputs
-    _, mask = output
-    ctx.save_for_backward(mask, k, lengths)
+    _, weights = output
+    ctx.save_for_backward(weights)
 
 
-def _backward(ctx, grad_out, _grad_mask):  # type: ignore[no-untyped-def]
-    mask, k, lengths = ctx.saved_tensors
-    return torch.ops.mcwes.topk_pool_bwd(grad_out, mask, k, lengths), None, None
+def _backward(ctx, grad_out, _grad_weights):  # type: ignore[no-untyped-def]
+    (weights,) = ctx.saved_tensors
+    return _grad(weights, grad_out), None, None
 
 
 _topk_pool_fwd.register_autograd(_backward, setup_context=_setup_context)
