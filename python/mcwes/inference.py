@@ -207,24 +207,30 @@ def spot(
     return per_video[0] if single else per_video
 
 
-def _postprocess(net: MCWES, x: torch.Tensor, lens: torch.Tensor, config: Config, spot_cfg: SpotConfig):  # type: ignore[no-untyped-def]
-    n = net.model_config.n_classes
+def _forward(net: MCWES, x: torch.Tensor, lens: torch.Tensor):  # type: ignore[no-untyped-def]
+    """The network in eval mode under inference_mode, on its own device; its training flag is restored."""
     device = next(net.parameters()).device
     was_training = net.training
     net.eval()
     try:
         with torch.inference_mode():
-            out = net(x.to(device), lens.to(device))
-            s_hat = suppressed_tcam(out.S, out.A)
-            p = torch.softmax(video_logits(s_hat, out.lengths, config.train.h, kernels=net.kernels), dim=1)
-            args = (out.A, s_hat[..., :n].contiguous(), p[:, :n].contiguous(), out.lengths)
-            common = dict(psi=spot_cfg.psi, varsigma=spot_cfg.varsigma, nms_threshold=spot_cfg.nms_threshold,
-                          score_threshold=spot_cfg.score_threshold)
-            if spot_cfg.postprocess == "multi_threshold":
-                return multi_threshold_proposals(*args, thresholds=spot_cfg.thresholds, n_classes=n, **common)
-            return spot_postprocess(*args, m_values=spot_cfg.m_values(), **common)
+            return net(x.to(device), lens.to(device))
     finally:
         net.train(was_training)
+
+
+def _postprocess(net: MCWES, x: torch.Tensor, lens: torch.Tensor, config: Config, spot_cfg: SpotConfig):  # type: ignore[no-untyped-def]
+    n = net.model_config.n_classes
+    out = _forward(net, x, lens)
+    with torch.inference_mode():
+        s_hat = suppressed_tcam(out.S, out.A)
+        p = torch.softmax(video_logits(s_hat, out.lengths, config.train.h, kernels=net.kernels), dim=1)
+        args = (out.A, s_hat[..., :n].contiguous(), p[:, :n].contiguous(), out.lengths)
+        common = dict(psi=spot_cfg.psi, varsigma=spot_cfg.varsigma, nms_threshold=spot_cfg.nms_threshold,
+                      score_threshold=spot_cfg.score_threshold)
+        if spot_cfg.postprocess == "multi_threshold":
+            return multi_threshold_proposals(*args, thresholds=spot_cfg.thresholds, n_classes=n, **common)
+        return spot_postprocess(*args, m_values=spot_cfg.m_values(), **common)
 
 
 def _names(names: Sequence[str] | str | None, B: int) -> list[str]:
@@ -255,13 +261,6 @@ def curves(features: FeatureInput, model: Union[MCWES, str, os.PathLike, None] =
     net = _resolve_model(model)
     x, lens, _ = _batch(features, lengths, 2 * net.feature_dim)
     _check_finite(x, lens)
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode():
-            out = net(x.to(device), lens.to(device))
-    finally:
-        net.train(was_training)
+    out = _forward(net, x, lens)
     A, S = out.A.float().cpu().numpy(), out.S.float().cpu().numpy()
     return [(A[b, : int(L)], S[b, : int(L)]) for b, L in enumerate(lens)]
