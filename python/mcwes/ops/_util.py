@@ -26,7 +26,7 @@ def set_poison(enabled: bool) -> None:
 
 
 def new_output(shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    out = torch.empty(tuple(shape), dtype=dtype, device=device)
+    out = torch.empty(shape, dtype=dtype, device=device)
     if _poison and out.numel():
         out.fill_(True if dtype == torch.bool else (float("nan") if dtype.is_floating_point else -1))
     return out
@@ -120,6 +120,9 @@ def check_aligned(op: str, arg: str, t: torch.Tensor) -> None:
 def as_index_tensor(op: str, arg: str, value: object, device: torch.device) -> torch.Tensor:
     """An int64 tensor on `device` from an int sequence, NumPy array or integer tensor."""
     if isinstance(value, torch.Tensor):
+        if value.dtype == torch.int64 and value.device == device:
+            check_aligned(op, arg, value)
+            return value  # the common case, without a .to() call on the hot path
         if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
             fail(op, arg, "hold integers", f"dtype {str(value.dtype).replace('torch.', '')}", TypeError)
         check_aligned(op, arg, value)
