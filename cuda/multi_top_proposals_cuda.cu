@@ -66,6 +66,15 @@ MCWES_HD void chunk(int64_t L, int64_t& lo, int64_t& hi, int tid) {
   hi = lo + per < L ? lo + per : L;
 }
 
+// Candidates whose run starts in this thread's chunk of [0, L), into part[threadIdx.x] (no barrier).
+__device__ int64_t count_chunk_runs(const int64_t* r, int64_t L, const int64_t* ks, int64_t nk, int64_t* part) {
+  int64_t lo, hi, n = 0;
+  chunk(L, lo, hi, threadIdx.x);
+  for (int64_t s = lo; s < hi; ++s) n += multi_top_proposals::runs_from(r, s, L, ks, nk, NoEmit{});
+  part[threadIdx.x] = n;
+  return n;
+}
+
 template <typename T>
 __global__ void multi_top_proposals_rank_kernel(Strided2<const T> a, Strided1<const int64_t> lengths, int64_t T_,
                                                 const int64_t* m, int64_t M, int64_t* rank, int64_t* counts) {
@@ -91,10 +100,7 @@ __global__ void multi_top_proposals_rank_kernel(Strided2<const T> a, Strided1<co
     if (t < L) r[t] = cnt;
   }
   const int64_t nk = shared_ks(m, M, L, ks, &nk_s);  // has a barrier: the ranks are visible after it
-  int64_t lo, hi, n = 0;
-  chunk(L, lo, hi, threadIdx.x);
-  for (int64_t s = lo; s < hi; ++s) n += multi_top_proposals::runs_from(r, s, L, ks, nk, NoEmit{});
-  part[threadIdx.x] = n;
+  count_chunk_runs(r, L, ks, nk, part);
   __syncthreads();
   if (threadIdx.x == 0) {
     int64_t total = 0;
@@ -118,10 +124,7 @@ __global__ void multi_top_proposals_write_kernel(Strided1<const int64_t> lengths
   L = L < 0 ? 0 : (L > T_ ? T_ : L);
   const int64_t* r = rank + b * T_;
   const int64_t nk = shared_ks(m, M, L, ks, &nk_s);
-  int64_t lo, hi, n = 0;
-  chunk(L, lo, hi, threadIdx.x);
-  for (int64_t s = lo; s < hi; ++s) n += multi_top_proposals::runs_from(r, s, L, ks, nk, NoEmit{});
-  part[threadIdx.x] = n;
+  count_chunk_runs(r, L, ks, nk, part);
   __syncthreads();
   if (threadIdx.x == 0) {
     int64_t acc = 0;
@@ -133,6 +136,8 @@ __global__ void multi_top_proposals_write_kernel(Strided1<const int64_t> lengths
   }
   __syncthreads();
   Writer w{bi, st, en, b, offsets[b] + part[threadIdx.x], cap};
+  int64_t lo, hi;
+  chunk(L, lo, hi, threadIdx.x);
   for (int64_t s = lo; s < hi; ++s) multi_top_proposals::runs_from(r, s, L, ks, nk, w);
 }
 
