@@ -194,6 +194,29 @@ def test_feature_scale_multiplies_the_features_and_nothing_else():
         synthetic.SynthParams(feature_scale=0.0)
 
 
+def test_me_directions_share_the_mae_directions():
+    """ME and MaE are the same facial movements (the ME mostly in flow): the ME direction's cosine with
+    its MaE direction seen at the ME stream weights is sqrt(share); at 0 they are unrelated. The plan
+    (events, lengths) does not depend on the share."""
+    def cosines(share):
+        synth = synthetic.generate("casme2", seed=4, subjects=2, params=synthetic.SynthParams(me_shared_with_mae=share),
+                                   **{**QUICK, "feature_dim": 256})
+        basis, d = synth._global, synth.feature_dim
+        mae, me = basis.directions["MaE"], basis.directions["ME"]
+        wr, wf = synthetic._STREAMS["ME"]
+        seen = synthetic._unit(np.concatenate([wr * synthetic._unit(mae[:, :d]), wf * synthetic._unit(mae[:, d:])], axis=1))
+        return synth, np.einsum("ij,ij->i", seen, me)
+
+    independent, c0 = cosines(0.0)
+    shared, c85 = cosines(0.85)
+    assert np.all(np.abs(c0) < 0.3)
+    np.testing.assert_allclose(c85, np.sqrt(0.85), atol=0.06)
+    pd.testing.assert_frame_equal(independent.events, shared.events)
+    for bad in (-0.1, 1.5, "x"):
+        with pytest.raises(ValueError, match="me_shared_with_mae"):
+            synthetic.SynthParams(me_shared_with_mae=bad)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="preset"):
         synthetic.generate("casme4")
