@@ -266,11 +266,24 @@ def test_fast_path_is_left_under_tracing_and_modes():
     assert any("mcwes.topk_pool_fwd" in name for name in mode.seen)
 
 
-@given(st.integers(768, 2500), st.sampled_from(["normal", "ties", "sorted", "reversed", "outliers", "adversarial"]),
-       st.integers(0, 2**32 - 1))
+KINDS = ["normal", "ties", "sorted", "reversed", "outliers", "adversarial", "organ_pipe", "few_values"]
+
+
+@given(st.integers(768, 2500), st.sampled_from(KINDS), st.integers(0, 2**32 - 1))
 def test_long_videos_match_reference(T, kind, seed):
     """Videos of >= 768 steps take the sampled-bound selection (a sample of the values bounds the
-    k-th largest, then a filtered nth_element); its fallback must keep every case exact."""
+    k-th largest, then the selection runs on the values above it); its fallback must keep every case exact."""
+    _check_selection(T, kind, seed)
+
+
+@given(st.integers(33, 767), st.sampled_from(KINDS), st.integers(0, 2**32 - 1))
+def test_selection_rounds_match_reference(T, kind, seed):
+    """From 33 values on, the k-th largest is found by branch-free quickselect rounds (median-of-three
+    pivots, ties counted, a round limit): sorted, tied and pivot-hostile inputs stay exact."""
+    _check_selection(T, kind, seed)
+
+
+def _check_selection(T, kind, seed):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(2, T, 3, generator=g, dtype=torch.float64)
     if kind == "ties":
@@ -284,7 +297,38 @@ def test_long_videos_match_reference(T, kind, seed):
     elif kind == "adversarial":  # large values exactly where the kernel samples: forces its fallback
         x = torch.rand(2, T, 3, generator=g, dtype=torch.float64)
         x[:, [i * T // 64 for i in range(64)]] += 10.0
+    elif kind == "organ_pipe":  # rises then falls: the first, middle and last values are poor pivots
+        half = torch.arange(T, dtype=torch.float64)
+        x = torch.minimum(half, T - 1 - half).view(1, T, 1).expand(2, T, 3).contiguous()
+    elif kind == "few_values":  # the k-th largest is almost always tied with many others
+        x = torch.randint(0, 3, (2, T, 3), generator=g).to(torch.float64)
     lengths = torch.tensor([T, T - 17])
     k = ops.topk_k(lengths, (7, 9, 5))
     assert_close(ops.topk_pool(x, k, lengths), reference.topk_pool(x, k, lengths), torch.float64)
     assert_close(ops.topk_pool(x.float(), k, lengths), reference.topk_pool(x, k, lengths), torch.float32)
+
+
+@pytest.mark.parametrize("T", [33, 50, 97, 300, 800])
+@pytest.mark.parametrize("kind", ["normal", "few_values", "organ_pipe", "sorted"])
+def test_every_k_matches_reference(T, kind):
+    """Every k from 1 to T + 1 on one video: the k-th largest lands at every place of the selection
+    rounds (above, among and below a pivot's ties, at the edges of the tied block)."""
+    g = torch.Generator().manual_seed(T)
+    if kind == "few_values":
+        x = torch.randint(0, 4, (1, T, 1), generator=g).to(torch.float64)
+    elif kind == "organ_pipe":
+        half = torch.arange(T, dtype=torch.float64)
+        x = torch.minimum(half, T - 1 - half).view(1, T, 1)
+    elif kind == "sorted":
+        x = torch.sort(torch.randn(1, T, 1, generator=g, dtype=torch.float64), dim=1).values
+    else:
+        x = torch.randn(1, T, 1, generator=g, dtype=torch.float64)
+    ks = torch.arange(1, T + 2).view(-1, 1)
+    xs = x.expand(len(ks), T, 1).contiguous()
+    lengths = torch.full((len(ks),), T)
+    assert_close(ops.topk_pool(xs, ks, lengths), reference.topk_pool(xs, ks, lengths), torch.float64)
+    out = ops.topk_pool(xs.requires_grad_(), ks, lengths)
+    grad, = torch.autograd.grad(out.sum(), xs)
+    x_ref = xs.detach().clone().requires_grad_()
+    ref_grad, = torch.autograd.grad(reference.topk_pool(x_ref, ks, lengths).sum(), x_ref)
+    torch.testing.assert_close(grad, ref_grad, rtol=0, atol=0)
