@@ -43,6 +43,18 @@ def machine(device: str = "cpu") -> dict[str, Any]:
     }
 
 
+def rotating(fn: Callable[[int], object], n: int) -> Callable[[], object]:
+    """A timing callable that runs fn(i) on the next of n input sets at every call. Benchmarks
+    rotate over distinct inputs: one input repeated lets the branch predictor learn data-dependent
+    branches (selections, sorts) and flatters the kernels that have them."""
+    state = {"i": 0}
+
+    def run() -> object:
+        state["i"] = (state["i"] + 1) % n
+        return fn(state["i"])
+    return run
+
+
 def median_seconds(fn: Callable[[], object], min_run_time: float, device: str = "cpu") -> float:
     """Median time of one call (torch.utils.benchmark: warm-up, then blocks of calls)."""
     fn()

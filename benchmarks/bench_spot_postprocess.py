@@ -22,7 +22,7 @@ from mcwes import ops, reference
 from mcwes.ops import _util
 from mcwes.ops.spot_postprocess import _spot_postprocess_fwd_impl
 
-from _common import median_seconds, parser, print_table, set_threads, write_rows
+from _common import median_seconds, parser, print_table, rotating, set_threads, write_rows
 
 POOL = 16
 PARAMS = dict(m_values=list(range(8, 23)), psi=0.25, varsigma=0.15, nms_threshold=0.01, score_threshold=0.1)
@@ -116,16 +116,6 @@ def overheads(a, x, p, min_run: float) -> dict:
     }
 
 
-def rotating(fn):  # type: ignore[no-untyped-def]
-    """fn(i) on the next input set of the pool at every call."""
-    state = {"i": 0}
-
-    def run() -> object:
-        state["i"] = (state["i"] + 1) % POOL
-        return fn(state["i"])
-    return run
-
-
 def main() -> None:
     args = parser("spot_postprocess").parse_args()
     set_threads(args.threads)
@@ -138,8 +128,8 @@ def main() -> None:
         a, x, p = pool[0]
         check(a, x, p)
         pool_np = [(a_.numpy(), x_.numpy().astype(np.float64), p_.numpy().astype(np.float64)) for a_, x_, p_ in pool]
-        t_ours = median_seconds(rotating(lambda i: ops.spot_postprocess(*pool[i], **PARAMS)), min_run)
-        t_np = median_seconds(rotating(lambda i: numpy_spot(*pool_np[i], **PARAMS)), min_run)
+        t_ours = median_seconds(rotating(lambda i: ops.spot_postprocess(*pool[i], **PARAMS), POOL), min_run)
+        t_np = median_seconds(rotating(lambda i: numpy_spot(*pool_np[i], **PARAMS), POOL), min_run)
         if (B, T) == (1, 368):
             one_video_baseline = t_np
         row = {"op": "spot_postprocess", "B": B, "T": T, "threads": args.threads,

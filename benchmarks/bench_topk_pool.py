@@ -13,7 +13,7 @@ import torch
 
 from mcwes import ops, reference
 
-from _common import machine, median_seconds, parser, print_table, set_threads, time_once, write_rows
+from _common import machine, median_seconds, parser, print_table, rotating, set_threads, time_once, write_rows
 
 
 POOL = 32
@@ -60,15 +60,6 @@ def bench_case(B: int, T: int, device: str, min_run_time: float) -> list[dict]:
                                    reference.topk_pool(x.cpu(), k.cpu(), lengths.cpu()))
     xgs = [x.clone().requires_grad_(True) for x in xs]
 
-    def rotating(fn):  # type: ignore[no-untyped-def]
-        """fn(input) on the next input of the pool at every call."""
-        state = {"i": 0}
-
-        def run() -> object:
-            state["i"] = (state["i"] + 1) % POOL
-            return fn(state["i"])
-        return run
-
     def fwd_bwd(pool_fn):  # type: ignore[no-untyped-def]
         def one(i: int) -> torch.Tensor:
             (grad,) = torch.autograd.grad(pool_fn(xgs[i], k, lengths), xgs[i], g)
@@ -80,10 +71,11 @@ def bench_case(B: int, T: int, device: str, min_run_time: float) -> list[dict]:
     rows = []
     for mode in ("forward", "forward+backward"):
         if mode == "forward":
-            contenders = {"mcwes": rotating(lambda i: ops.topk_pool(xs[i], k, lengths)),
-                          "torch_composite": rotating(lambda i: composite(xs[i], k, lengths))}
+            contenders = {"mcwes": rotating(lambda i: ops.topk_pool(xs[i], k, lengths), POOL),
+                          "torch_composite": rotating(lambda i: composite(xs[i], k, lengths), POOL)}
         else:
-            contenders = {"mcwes": rotating(fwd_bwd(ops.topk_pool)), "torch_composite": rotating(fwd_bwd(composite))}
+            contenders = {"mcwes": rotating(fwd_bwd(ops.topk_pool), POOL),
+                           "torch_composite": rotating(fwd_bwd(composite), POOL)}
         times = {n: median_seconds(f, min_run_time, device) for n, f in contenders.items()}
         if mode == "forward" and small and device == "cpu":
             times["reference"] = time_once(lambda: reference.topk_pool(x, k, lengths), repeat=1)
