@@ -12,6 +12,7 @@ from hypothesis import given, strategies as st
 from conftest import assert_close
 import mcwes
 from mcwes import reference, torch_ops
+from mcwes.checkpoint import load_checkpoint, save_checkpoint
 from mcwes.config import Config, ModelConfig
 from mcwes.losses import mcwes_losses
 from mcwes.model import MCWES, MCWESOutput
@@ -21,7 +22,9 @@ FUSIONS = ("cscm", "ccm", "concat")
 
 
 def _model(fusion="cscm", kernels=True, dtype=torch.float64, seed=0, **kw) -> MCWES:
+    """The network of the paper's equations: no input normalisation unless asked (tested on its own below)."""
     torch.manual_seed(seed)
+    kw.setdefault("normalize", "none")
     m = MCWES(ModelConfig(feature_dim=D, attention_hidden=8, fusion=fusion, **kw), kernels=kernels).to(dtype)
     return m.eval()
 
@@ -236,3 +239,66 @@ def test_zero_length_batch_gives_empty_outputs():
     model = MCWES(Config.preset("casme2", model={"feature_dim": 4}))
     out = model(torch.zeros(2, 0, 8))
     assert out.S.shape == (2, 0, 3) and out.A.shape == (2, 0) and out.f.shape == (2, 0, 8)
+
+
+@pytest.mark.parametrize("mode", ["dataset", "scale"])
+def test_input_normalisation_is_fitted_stored_and_applied(mode, tmp_path):
+    """The fitted statistics are buffers (so checkpoints carry them), and the forward of a normalising
+    model equals the plain network's on the normalised features."""
+    videos = [_x(1, T, seed=T)[0] * 3 + 5 for T in (9, 6, 12)]
+    model = _model(normalize=mode)
+    model.fit_normalization(videos)
+    cat = torch.cat(videos)
+    std = cat.std(0, unbiased=False)
+    if mode == "dataset":
+        assert_close(model.feature_std, std)
+        assert_close(model.feature_mean, cat.mean(0))
+    else:  # one divisor: the median channel deviation becomes NORMALIZED_STD
+        assert_close(model.feature_std, torch.full_like(std, float(std.median()) / mcwes.config.NORMALIZED_STD))
+        assert float(model.feature_mean.abs().max()) == 0.0
+    plain = _model(normalize="none")
+    x = torch.zeros(2, 12, 2 * D, dtype=torch.float64)
+    x[0, :9], x[1, :6] = videos[0], videos[1]
+    x[1, 6:] = 1e3  # padding content must not matter
+    out = model(x, torch.tensor([9, 6]))
+    for b, v in enumerate(videos[:2]):
+        ref = plain(((v - model.feature_mean) / model.feature_std).unsqueeze(0))
+        assert_close(out.S[b, : len(v)], ref.S[0])
+        assert_close(out.A[b, : len(v)], ref.A[0])
+    path = save_checkpoint(tmp_path / "ck.pt", model.float(), Config.preset("casme2", model={
+        "feature_dim": D, "attention_hidden": 8, "normalize": mode}))
+    loaded, cfg, _ = load_checkpoint(path)
+    assert cfg.model.normalize == mode
+    assert_close(loaded.feature_std.double(), model.feature_std.double())
+
+
+def test_scale_normalisation_makes_training_scale_free():
+    """With normalize="scale", a model fitted on features ×c computes the same on features ×c as one
+    fitted on the originals does on the originals (the input scale no longer matters)."""
+    videos = [_x(1, 10, seed=s)[0] for s in range(3)]
+    a, b = _model(normalize="scale"), _model(normalize="scale")
+    a.fit_normalization(videos)
+    b.fit_normalization([7.5 * v for v in videos])
+    x = torch.stack(videos)
+    assert_close(a(x).A, b(7.5 * x).A)
+
+
+def test_old_checkpoints_load_without_normalisation(tmp_path):
+    """A checkpoint written before input normalisation existed loads as normalize="none"."""
+    model = _model(normalize="none").float()
+    cfg = Config.preset("casme2", model={"feature_dim": D, "attention_hidden": 8, "normalize": "none"})
+    path = save_checkpoint(tmp_path / "old.pt", model, cfg)
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["model"]["normalize"]
+    for name in ("feature_mean", "feature_std"):
+        del payload["model"][name]
+    torch.save(payload, path)
+    loaded, cfg2, _ = load_checkpoint(path)
+    assert cfg2.model.normalize == "none"
+    x = _x(1, 5, dtype=torch.float32)
+    assert_close(loaded(x).S, model(x).S)
+
+
+def test_fit_normalization_rejects_wrong_width():
+    with pytest.raises(ValueError, match="fit_normalization"):
+        _model(normalize="dataset").fit_normalization([torch.zeros(4, 2 * D + 1)])

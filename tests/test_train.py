@@ -156,7 +156,7 @@ def test_fit_writes_metrics_config_and_checkpoint(tmp_path):
     assert not model.training and trainer.iteration == 3
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in lines] == [1, 2, 3]
-    assert set(lines[0]) == {"iteration", "total", *mcwes.config.LOSS_NAMES}
+    assert set(lines[0]) == {"iteration", "total", "attention_mean", "attention_spread", *mcwes.config.LOSS_NAMES}
     assert Config.from_yaml(tmp_path / "config.yaml") == trainer.config
     loaded, cfg, state = mcwes.load_checkpoint(tmp_path / "checkpoint.pt")
     assert cfg == trainer.config and state["iteration"] == 3

@@ -15,8 +15,10 @@ from .proposals import Proposal, Proposals
 from .metrics import EvaluationResult, evaluate
 from .inference import load, spot
 from .loso import LosoResult, loso
+from .health import HealthReport, diagnose
 
 __all__ = [
+    "diagnose", "HealthReport",
     "__version__", "build_info", "data", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
     "load_checkpoint", "save_checkpoint", "Trainer", "VideoItem", "Proposal", "Proposals", "EvaluationResult",
     "evaluate", "load", "spot", "LosoResult", "loso",

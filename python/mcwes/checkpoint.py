@@ -106,6 +106,19 @@ def _check_state(path: Path, model: MCWES, state: dict[str, Any]) -> None:
             _fail(path, f"holds weight {name} of shape {shape}, but its config needs {tuple(tensor.shape)}")
 
 
+def _upgrade(config: Any, weights: Any) -> tuple[Any, Any]:
+    """Checkpoints written before input normalisation existed (no ``model.normalize`` in their config)
+    hold models trained on raw features: read them with ``normalize="none"`` and identity statistics."""
+    model_cfg = config.get("model") if isinstance(config, dict) else None
+    if not isinstance(model_cfg, dict) or "normalize" in model_cfg or not isinstance(weights, dict):
+        return config, weights
+    width = 2 * int(model_cfg.get("feature_dim", 1024))
+    weights = {**weights}
+    weights.setdefault("feature_mean", torch.zeros(width))
+    weights.setdefault("feature_std", torch.ones(width))
+    return {**config, "model": {**model_cfg, "normalize": "none"}}, weights
+
+
 def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> tuple[MCWES, Config, dict[str, Any]]:
     """Read and validate a checkpoint.
 
@@ -120,13 +133,14 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> tuple[MCWES, C
     """
     path = Path(path)
     payload = _read(path, map_location)
+    config_dict, weights = _upgrade(payload["config"], payload["model"])
     try:
-        config = Config.from_dict(payload["config"])
+        config = Config.from_dict(config_dict)
     except (ValueError, TypeError) as exc:
         _fail(path, f"holds an invalid config: {exc}")
     model = MCWES(config)
-    _check_state(path, model, payload["model"])
-    model.load_state_dict(payload["model"])
+    _check_state(path, model, weights)
+    model.load_state_dict(weights)
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     model.eval()

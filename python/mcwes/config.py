@@ -19,6 +19,10 @@ __all__ = ["Config", "ModelConfig", "DataConfig", "TrainConfig", "SpotConfig", "
 LOSS_NAMES = ("dc1", "dc2", "dc3", "sc", "sl", "gl", "fc")
 FUSIONS = ("cscm", "ccm", "concat")
 POSTPROCESS = ("multi_top", "multi_threshold")
+NORMALIZE = ("scale", "dataset", "none")
+#: Per-channel standard deviation (median over channels) that ``normalize="scale"`` gives the input:
+#: that of real two-stream I3D features (~0.2–0.3).
+NORMALIZED_STD = 0.25
 
 
 def _fail(field_name: str, expectation: str, got: object) -> None:
@@ -65,8 +69,17 @@ class ModelConfig:
     #: Hidden channels of the attention generators (SPEC §2 / CO2-Net: 512); smaller values only for
     #: quick experiments and tests.
     attention_hidden: int = 512
+    #: Input normalisation, fitted on the training videos and stored in the model (so a checkpoint
+    #: spots with the statistics it was trained with). ``"scale"``: one scalar for all channels, so
+    #: that the median per-channel standard deviation becomes :data:`NORMALIZED_STD` (the scale of
+    #: real I3D features, for which the paper's learning rates were set); nothing else changes.
+    #: ``"dataset"``: every channel standardised with the training set's mean and deviation.
+    #: ``"none"``: the features as they are (the paper). See docs/training-health.md.
+    normalize: str = "scale"
 
     def validate(self) -> None:
+        if self.normalize not in NORMALIZE:
+            _fail("model.normalize", f"be one of {NORMALIZE}", self.normalize)
         _positive("model.feature_dim", self.feature_dim, integer=True)
         _positive("model.attention_hidden", self.attention_hidden, integer=True)
         _positive("model.n_classes", self.n_classes, integer=True)
@@ -120,6 +133,10 @@ class TrainConfig:
     omega_l: float = 1.2
     #: ω_u, upper bound factor of the duration mask (eq. 10).
     omega_u: float = 1.4
+    #: τ of L_fc's softmax over the top-k axis, ``softmax_k(cos-sim · w / τ)`` (eq. 11). With τ = 1
+    #: the similarities lie in [−1, 1], the softmax over k ≈ T/7 snippets is nearly uniform, its max
+    #: ≈ 1/k, and L_fc stays at ≈ 0.96 whatever the model does; see docs/training-health.md.
+    fc_temperature: float = 1.0
     #: Seed of every random choice in training (sampling, resampling, initialisation, dropout).
     seed: int = 0
 
@@ -148,6 +165,7 @@ class TrainConfig:
         _positive("train.omega_u", self.omega_u)
         if not self.omega_l < self.omega_u:
             _fail("train.omega_l", f"be smaller than train.omega_u = {self.omega_u}", self.omega_l)
+        _positive("train.fc_temperature", self.fc_temperature)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             _fail("train.seed", "be an integer", self.seed)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -96,6 +96,8 @@ class DemoResult:
     out_dir: Path
     #: The recipe's mode: "loso" or "split" (the run's files are under ``out_dir / mode``).
     mode: str = "loso"
+    #: The training-health report of each trained model (``health.json``, :mod:`mcwes.health`).
+    health: list = field(default_factory=list)
 
     def table(self) -> str:
         return comparison_table({"MC-WES": self.mcwes, "energy baseline": self.baseline})
@@ -154,16 +156,18 @@ def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, de
                            train={"iterations": recipe.iterations, "seed": recipe.seed})
     folds = _held_out(dataset, recipe.folds, spread=recipe.mode == "split")
     run = loso if recipe.mode == "loso" else split
-    result = run(dataset, config, out / recipe.mode, folds=folds, device=device, progress=progress)
+    result = run(dataset, config, out / recipe.mode, folds=folds, device=device, progress=progress, probe=True)
     test = dataset.subset(subjects=folds)
     baseline_preds = energy_baseline(test)
     baseline = evaluate(baseline_preds, test.ground_truth(), fps=dataset.fps)
     baseline_preds.to_csv(out / "baseline_predictions.csv", index=False)
     seconds = time.perf_counter() - start
-    demo = DemoResult(result.evaluation, baseline, folds, seconds, out, recipe.mode)
+    health = [json.loads((f.directory / "health.json").read_text()) for f in result.folds
+              if (f.directory / "health.json").exists()]
+    demo = DemoResult(result.evaluation, baseline, folds, seconds, out, recipe.mode, health)
     (out / "metrics.json").write_text(json.dumps({
         "recipe": asdict(recipe), "held_out_subjects": folds, "seconds": seconds,
-        "mcwes": result.evaluation.to_dict(), "energy_baseline": baseline.to_dict(),
+        "mcwes": result.evaluation.to_dict(), "energy_baseline": baseline.to_dict(), "health": health,
     }, indent=2, default=str))
     if plots:
         _plot_folds(out / recipe.mode, dataset, config, folds, result.predictions)

@@ -24,7 +24,7 @@ from .inference import spot
 from .metrics import EvaluationResult, evaluate
 from .proposals import Proposals, read_proposals_csv, write_proposals_csv
 
-__all__ = ["loso", "LosoResult", "FoldResult", "train_and_spot", "split"]
+__all__ = ["loso", "LosoResult", "FoldResult", "train_and_spot", "split", "write_health"]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def spot_dataset(model: Any, dataset: Any, config: Config) -> Proposals:
 
 
 def loso(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Optional[Sequence[str]] = None,
-         device: Optional[str] = None, progress: bool = True, kernels: bool = True) -> LosoResult:
+         device: Optional[str] = None, progress: bool = True, kernels: bool = True, probe: bool = False) -> LosoResult:
     """Leave-one-subject-out training, spotting and one pooled evaluation.
 
     Args:
@@ -99,12 +99,14 @@ def loso(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Opti
         out_dir: where the folds, the pooled ``predictions.csv`` and ``metrics.json`` go.
         folds: subjects to hold out (default: every subject); pooled metrics cover these only.
         device: torch device (default: CUDA when available).
+        probe: also train the multiple-instance probe for each fold's training-health report
+            (``health.json``; :mod:`mcwes.health`).
     """
     chosen = _check_folds(dataset, config, folds)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config.to_yaml(out / "config.yaml")
-    results = [_run_fold(dataset, config, out / "folds" / subject, [subject], device, progress, kernels)
+    results = [_run_fold(dataset, config, out / "folds" / subject, [subject], device, progress, kernels, probe)
                for subject in chosen]
     return _pool(config, dataset, chosen, results, out)
 
@@ -136,7 +138,7 @@ def _pool(config: Config, dataset: Any, chosen: Sequence[str], results: list[Fol
 
 
 def split(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Sequence[str],
-          device: Optional[str] = None, progress: bool = True, kernels: bool = True) -> LosoResult:
+          device: Optional[str] = None, progress: bool = True, kernels: bool = True, probe: bool = False) -> LosoResult:
     """A subject-disjoint split: ONE model trained on every subject not in ``folds``, tested on all of them.
 
     The quick counterpart of :func:`loso` (one training run instead of one per held-out subject; the
@@ -151,12 +153,12 @@ def split(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Seq
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config.to_yaml(out / "config.yaml")
-    result = _run_fold(dataset, config, out / "model", chosen, device, progress, kernels)
+    result = _run_fold(dataset, config, out / "model", chosen, device, progress, kernels, probe)
     return _pool(config, dataset, chosen, [result], out)
 
 
 def _run_fold(dataset: Any, config: Config, directory: Path, held_out: Sequence[str], device: Optional[str],
-              progress: bool, kernels: bool) -> FoldResult:
+              progress: bool, kernels: bool, probe: bool = False) -> FoldResult:
     done = directory / "fold.json"
     subject = "+".join(held_out)
     train_set, test_set = dataset.split(list(held_out))
@@ -170,14 +172,32 @@ def _run_fold(dataset: Any, config: Config, directory: Path, held_out: Sequence[
     directory.mkdir(parents=True, exist_ok=True)
     log.info("fold %s: training on %d videos, testing on %d", subject, len(train_set), len(test_set))
     start = time.perf_counter()
-    _, predictions = train_and_spot(config, train_set, test_set, directory, device=device, progress=progress,
-                                    kernels=kernels)
+    model, predictions = train_and_spot(config, train_set, test_set, directory, device=device, progress=progress,
+                                        kernels=kernels)
     seconds = time.perf_counter() - start
+    write_health(model, train_set, test_set, directory, label=f"fold {subject}", probe=probe)
     write_proposals_csv(directory / "predictions.csv", predictions)
     evaluation = evaluate(predictions, gt, fps=config.data.fps)
     (directory / "metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=2, default=_json_default))
     done.write_text(json.dumps({"subject": subject, "seconds": seconds, "videos": len(test_set)}))
     return FoldResult(subject, predictions, evaluation, directory, seconds)
+
+
+def write_health(model: Any, train_set: Any, test_set: Any, directory: Union[str, Path], *, label: str = "",
+                 probe: bool = False) -> Any:
+    """The run's :class:`~mcwes.health.HealthReport` (from its ``metrics.jsonl``), written to
+    ``directory/health.json``; its warnings are logged. Returns the report."""
+    from .health import diagnose
+
+    directory = Path(directory)
+    metrics = directory / "metrics.jsonl"
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.exists() else []
+    report = diagnose(model, train_set, test_set if test_set is not None and len(test_set) else None,
+                      records=records, probe=probe)
+    (directory / "health.json").write_text(json.dumps(report.to_dict(), indent=2))
+    for warning in report.warnings:
+        log.warning("%s: %s", label or directory, warning)
+    return report
 
 
 def _ground_truth(dataset: Any, subjects: Sequence[str]) -> pd.DataFrame:

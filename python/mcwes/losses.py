@@ -141,7 +141,7 @@ def _top_indices(a: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def pair_similarity(f_src: torch.Tensor, s_src: torch.Tensor, a_src: torch.Tensor, f_dst: torch.Tensor,
-                    a_dst: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+                    a_dst: torch.Tensor, y: torch.Tensor, k: int, temperature: float = 1.0) -> torch.Tensor:
     """``cs`` of eqs. 11–13 for one direction of a pair (valid steps only).
 
     Args:
@@ -150,6 +150,8 @@ def pair_similarity(f_src: torch.Tensor, s_src: torch.Tensor, a_src: torch.Tenso
         f_dst: ``[T2, D']`` features of the other video (v2); a_dst: ``[T2]`` its attention.
         y: ``[n]`` shared labels ``y_v1 ⊙ y_v2``.
         k: how many snippets of v1 to select (clamped to ``T1``).
+        temperature: τ of the softmax over the k axis, ``softmax_k(sim / τ)`` (1: the paper as written;
+            see :class:`~mcwes.config.TrainConfig` ``fc_temperature``).
 
     Returns:
         ``cs_{v2} = Σ_i y_i Σ_t A_{v2,t}·ms_{t,i} / Σ_t A_{v2,t}``, with ``w = softmax_classes(S_{v1}[top-k, :n])``,
@@ -159,12 +161,13 @@ def pair_similarity(f_src: torch.Tensor, s_src: torch.Tensor, a_src: torch.Tenso
     idx = _top_indices(a_src, min(int(k), a_src.shape[0]))
     w = torch.softmax(s_src[idx, :n], dim=1)  # [k, n]
     sim = F.normalize(f_dst, dim=1) @ F.normalize(f_src[idx], dim=1).T  # [T2, k]
-    h = torch.softmax(sim.unsqueeze(2) * w.unsqueeze(0), dim=1)  # [T2, k, n]: row t·(f'_j w_ji) = w_ji (row t·f'_j)
+    h = torch.softmax(sim.unsqueeze(2) * w.unsqueeze(0) / temperature, dim=1)  # [T2, k, n]: row t·(f'_j w_ji) = w_ji (row t·f'_j)
     ms = h.max(dim=1).values  # [T2, n]
     return (y * (a_dst @ ms)).sum() / a_dst.sum().clamp_min(torch.finfo(a_dst.dtype).tiny)
 
 
-def loss_fc(out: MCWESOutput, labels: object, pairs: Sequence[tuple[int, int]], h_mae: float) -> torch.Tensor:
+def loss_fc(out: MCWESOutput, labels: object, pairs: Sequence[tuple[int, int]], h_mae: float,
+            temperature: float = 1.0) -> torch.Tensor:
     """Eq. 19: ``1 − Σ_pairs (cs_{v1} + cs_{v2}) / (2 N_s)`` over the batch's label-sharing ``pairs``
     (index pairs into the batch); ``N_s`` = shared positive labels over all pairs. 0 without pairs
     (or when no pair shares a label)."""
@@ -177,8 +180,8 @@ def loss_fc(out: MCWESOutput, labels: object, pairs: Sequence[tuple[int, int]], 
         Li, Lj = lengths[i], lengths[j]
         fi, si, ai = out.f[i, :Li], out.S[i, :Li], out.A[i, :Li]
         fj, sj, aj = out.f[j, :Lj], out.S[j, :Lj], out.A[j, :Lj]
-        total = total + pair_similarity(fi, si, ai, fj, aj, shared, max(1, int(Li // h_mae)))
-        total = total + pair_similarity(fj, sj, aj, fi, ai, shared, max(1, int(Lj // h_mae)))
+        total = total + pair_similarity(fi, si, ai, fj, aj, shared, max(1, int(Li // h_mae)), temperature)
+        total = total + pair_similarity(fj, sj, aj, fi, ai, shared, max(1, int(Lj // h_mae)), temperature)
     if n_shared == 0:
         return out.S.new_zeros(())
     return 1 - total / (2 * n_shared)
@@ -205,7 +208,7 @@ def mcwes_losses(out: MCWESOutput, labels: object, config: TrainConfig, pairs: S
         "sc": lambda: loss_sc(out),
         "sl": lambda: loss_sl(out),
         "gl": lambda: loss_gl(out),
-        "fc": lambda: loss_fc(out, labels, pairs, h[0]),
+        "fc": lambda: loss_fc(out, labels, pairs, h[0], config.fc_temperature),
     }
     terms = {name: compute[name]() for name in compute if name in config.losses}
     total = out.S.new_zeros(())

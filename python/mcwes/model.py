@@ -24,7 +24,7 @@ Fusion variants (``config.model.fusion``, the paper's Table 1):
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Union
 
@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from . import ops, torch_ops
-from .config import Config, ModelConfig
+from .config import NORMALIZED_STD, Config, ModelConfig
 
 __all__ = ["MCWES", "MCWESOutput"]
 
@@ -170,7 +170,38 @@ class MCWES(nn.Module):
         self.cls_act = nn.LeakyReLU(_LEAK)
         self.cls_drop2 = nn.Dropout(cfg.classifier_dropout)
         self.cls_conv2 = nn.Conv1d(2 * D, C, 1)
+        self.normalize = cfg.normalize
+        # Input normalisation statistics (config.model.normalize), fitted by fit_normalization on the
+        # training videos; identity until then. Buffers, so checkpoints carry them.
+        self.register_buffer("feature_mean", torch.zeros(2 * D))
+        self.register_buffer("feature_std", torch.ones(2 * D))
         self.reset_parameters()
+
+    @torch.no_grad()
+    def fit_normalization(self, features: Sequence[torch.Tensor]) -> None:
+        """Fit the input statistics of ``config.model.normalize`` on training videos (``[T, 2D]`` each).
+
+        ``"scale"``: one divisor for every channel, the median per-channel standard deviation over
+        all snippets divided by :data:`~mcwes.config.NORMALIZED_STD` (mean 0). ``"dataset"``: the
+        per-channel mean and standard deviation. ``"none"``: nothing to fit (identity). Deviations
+        of 0 (constant channels or inputs) count as 1.
+        """
+        if self.normalize == "none":
+            return
+        xs = [torch.as_tensor(f).to(torch.float64) for f in features]
+        xs = [x for x in xs if x.dim() == 2 and x.shape[0] > 0]
+        if not xs or any(x.shape[1] != 2 * self.feature_dim for x in xs):
+            raise ValueError(f"mcwes.MCWES.fit_normalization: expected [T >= 1, {2 * self.feature_dim}] features, "
+                             f"got shapes {sorted({tuple(torch.as_tensor(f).shape) for f in features})}")
+        allx = torch.cat(xs)
+        std = allx.std(dim=0, unbiased=False)
+        if self.normalize == "scale":
+            divisor = float(std.median()) / NORMALIZED_STD
+            self.feature_mean.zero_()
+            self.feature_std.fill_(divisor if divisor > 1e-12 else 1.0)
+        else:
+            self.feature_mean.copy_(allx.mean(dim=0))
+            self.feature_std.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)))
 
     def reset_parameters(self) -> None:
         """SPEC §2 (CO2-Net's ``weights_init``): kaiming-uniform weights, zero biases."""
@@ -203,7 +234,7 @@ class MCWES(nn.Module):
             return MCWESOutput(S=x.new_zeros((B, 0, self.n_outputs)), A=empty, A_rgb=empty.clone(),
                                A_flow=empty.clone(), f=x.new_zeros((B, 0, 2 * D)), lengths=len_t)
         mask = torch_ops.valid_mask(len_t, T).unsqueeze(1).to(x.dtype)  # [B, 1, T]
-        xc = x.transpose(1, 2) * mask
+        xc = self._normalized(x).transpose(1, 2) * mask
         x_rgb, x_flow = xc[:, :D], xc[:, D:]
         o_rgb = self.cscm_rgb(x_rgb, x_flow, mask, len_t, self._attention)
         o_flow = self.cscm_flow(x_flow, x_rgb, mask, len_t, self._attention)
@@ -214,6 +245,12 @@ class MCWES(nn.Module):
         S = self.cls_conv2(h) * mask
         return MCWESOutput(S=S.transpose(1, 2), A=(a_rgb + a_flow) / 2, A_rgb=a_rgb, A_flow=a_flow,
                            f=f.transpose(1, 2), lengths=len_t)
+
+    def _normalized(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, T, 2D]`` with the fitted input normalisation applied."""
+        if self.normalize == "none":
+            return x
+        return (x - self.feature_mean) / self.feature_std
 
     def _check_input(self, x: object, lengths: object) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(x, torch.Tensor):

@@ -172,10 +172,14 @@ class Trainer:
         self.sampler = PairBatchSampler(self.labels, tc.batch_size, tc.n_pairs, self.rng)
         with torch.random.fork_rng(devices=self._cuda_devices()):
             torch.manual_seed(tc.seed)
-            self.model = MCWES(config, kernels=kernels).to(self.device)
+            self.model = MCWES(config, kernels=kernels)
+            self.model.fit_normalization(self.features)
+            self.model.to(self.device)
             self._torch_rng = self._get_torch_rng()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         self.iteration = 0
+        #: Every iteration's record (loss terms and attention shape), as written to ``metrics.jsonl``.
+        self.history: list[dict[str, float]] = []
         self.out_dir = Path(out_dir) if out_dir is not None else None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -230,7 +234,11 @@ class Trainer:
         total.backward()
         self.optimizer.step()
         self.iteration += 1
-        record = {"iteration": self.iteration, **{k: float(v.detach()) for k, v in terms.items()}}
+        with torch.no_grad():  # the attention's shape, for the training-health report (mcwes.health)
+            valid = out.A[:, : x.shape[1]]
+            shape = {"attention_mean": float(valid.mean()), "attention_spread": float(valid.std(dim=1).mean())}
+        record = {"iteration": self.iteration, **{k: float(v.detach()) for k, v in terms.items()}, **shape}
+        self.history.append(record)
         if self.out_dir is not None:
             with open(self.out_dir / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")

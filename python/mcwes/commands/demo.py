@@ -32,6 +32,16 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(result.table())
     print()
+    for h in result.health:
+        auc, probe = h.get("auc", {}), h.get("probe_auc") or {}
+        for split in ("train", "test"):
+            if split in auc:
+                mine = ", ".join(f"{k} {v:.2f}" for k, v in auc[split].items() if v is not None)
+                ref = ", ".join(f"{k} {v:.2f}" for k, v in probe.get(split, {}).items() if v is not None)
+                print(f"attention AUC vs background on {split} videos: {mine}" + (f" (MIL probe: {ref})" if ref else ""))
+        for w in h.get("warnings", []):
+            print(f"WARNING: {w}")
+    print()
     print("MC-WES in detail:")
     print(result.mcwes.table())
     print()

@@ -10,7 +10,9 @@ writes ``runs/s15/config.yaml``, ``metrics.jsonl`` and ``checkpoint.pt``.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -89,13 +91,17 @@ def select_fold(items: Sequence, holdout: Optional[str]) -> list:
 def train_items(items: Sequence, config: Config, out_dir: Path, *, device: Optional[str] = None,
                 holdout: Optional[str] = None, progress: bool = True) -> Path:
     """Train on ``items`` (minus the held-out subject) and return the checkpoint path."""
+    from ..loso import write_health
     from ..train import Trainer
 
     fold = select_fold(items, holdout)
     config = fit_feature_dim(config, fold)
     log.info("mcwes train: %d training videos%s", len(fold), f" (subject {holdout} held out)" if holdout else "")
     trainer = Trainer(config, fold, device=device, out_dir=out_dir, progress=progress)
-    trainer.fit()  # writes out_dir/checkpoint.pt at the end
+    model = trainer.fit()  # writes out_dir/checkpoint.pt at the end
+    held_out = [item for item in items if holdout is not None and str(item.subject) == holdout]
+    report = write_health(model, fold, held_out or None, out_dir, label="mcwes train")
+    print(report.text(), file=sys.stderr)
     return Path(out_dir) / "checkpoint.pt"
 
 
@@ -121,6 +127,11 @@ def run_loso(args: argparse.Namespace, config: Config) -> int:
     config = fit_feature_dim(config, [dataset[0]] if len(dataset) else [])
     folds = [s.strip() for s in args.folds.split(",") if s.strip()] if args.folds else None
     result = loso(dataset, config, args.out, folds=folds, device=args.device, progress=not args.no_progress)
+    for fold in result.folds:
+        health = Path(fold.directory) / "health.json"
+        if health.exists():
+            warnings = json.loads(health.read_text()).get("warnings", [])
+            print(f"fold {fold.subject}: " + ("; ".join(warnings) if warnings else "training healthy"), file=sys.stderr)
     print(result.table())
     print(f"pooled predictions: {Path(args.out) / 'predictions.csv'}; metrics: {Path(args.out) / 'metrics.json'}")
     return 0

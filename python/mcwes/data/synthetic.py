@@ -160,6 +160,10 @@ class SynthParams:
     #: ~6× larger than I3D features, and MC-WES trained with the presets' Adam step sizes saturates its
     #: attention within a few steps (A → 0 everywhere, no localisation); at 0.2 it learns.
     feature_scale: float = 0.2
+    #: ``"linear"``: the features as modelled above (zero-centred noise, any sign). ``"relu"``:
+    #: ``max(x, 0)`` before the scale, like I3D's features, which are averages of post-ReLU
+    #: activations (non-negative, skewed, with the signal partly clipped away).
+    activation: str = "linear"
 
     def __post_init__(self) -> None:
         for name in ("mae_amplitude", "me_amplitude", "blink_amplitude", "head_amplitude",
@@ -174,6 +178,8 @@ class SynthParams:
         if not (isinstance(self.feature_scale, (int, float)) and math.isfinite(self.feature_scale)
                 and self.feature_scale > 0):
             raise ValueError(f"mcwes.data.synthetic: expected feature_scale to be a finite number > 0, got {self.feature_scale!r}")
+        if self.activation not in ("linear", "relu"):
+            raise ValueError(f"mcwes.data.synthetic: expected activation 'linear' or 'relu', got {self.activation!r}")
         if not isinstance(self.neutral_videos, (int, np.integer)) or self.neutral_videos < 0:
             raise ValueError(f"mcwes.data.synthetic: expected neutral_videos to be an int >= 0, got {self.neutral_videos!r}")
 
@@ -495,6 +501,8 @@ def _render(plan: VideoPlan, g: _GlobalBasis, s: _SubjectBasis, p: SynthPreset, 
         v /= np.linalg.norm(v)
         s0, env = _snippet_envelope(e, plan.n_frames, snip)
         x[s0: s0 + len(env)] += (e.amplitude * scale) * env[:, None] * v[None, :]
+    if params.activation == "relu":
+        np.maximum(x, 0.0, out=x)
     return (params.feature_scale * x).astype(np.float32)
 
 
