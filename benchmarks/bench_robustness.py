@@ -69,7 +69,8 @@ def _gt(items: list[Any]) -> Any:
     return pd.DataFrame(rows, columns=["video", "subject", "onset", "offset", "type"])
 
 
-def run_cell(name: str, seed: int, iterations: int, feature_dim: int, threads: int) -> dict[str, Any]:
+def run_cell(name: str, seed: int, iterations: int, feature_dim: int, threads: int,
+             attention_hidden: int = 512) -> dict[str, Any]:
     import torch
 
     import mcwes
@@ -104,7 +105,8 @@ def run_cell(name: str, seed: int, iterations: int, feature_dim: int, threads: i
         s = probe.scores([it.features for it in its], cls=0)
         row[f"probe_{split}_MaE"] = attention_auc(s, labels(its, s))["MaE"]
 
-    config = mcwes.Config.preset("casme2", model={"feature_dim": feature_dim}, data={"train_snippets": 200},
+    config = mcwes.Config.preset("casme2", model={"feature_dim": feature_dim, "attention_hidden": attention_hidden},
+                                 data={"train_snippets": 200},
                                  train={"iterations": iterations, "seed": seed})
     trainer = Trainer(config, train, progress=False)
     model = trainer.fit()
@@ -160,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--feature-dim", type=int, default=64)
+    ap.add_argument("--attention-hidden", type=int, default=512,
+                    help="hidden channels of the attention generators (the paper: 512; 128 for a quick matrix)")
     ap.add_argument("--jobs", type=int, default=1, help="cells run in this many processes")
     ap.add_argument("--out", type=Path, default=Path("bench_out/robustness.jsonl"))
     args = ap.parse_args(argv)
@@ -170,11 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(c, s) for c in cells for s in args.seeds]
     threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {args.jobs} job(s) × {threads} thread(s); "
-          f"D = {args.feature_dim}, {args.iterations} iterations", flush=True)
+          f"D = {args.feature_dim}, attention hidden {args.attention_hidden}, {args.iterations} iterations", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_cell, c, s, args.iterations, args.feature_dim, threads) for c, s in jobs]
+        futures = [pool.submit(run_cell, c, s, args.iterations, args.feature_dim, threads, args.attention_hidden)
+                   for c, s in jobs]
         for f in futures:
             r = f.result()
             rows.append(r)
