@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows))
     failed = [r for r in rows if passes(r) == "NO"]
-    print(f"\n{len(rows) - len(failed)} of {len(rows)} runs pass" + (f"; failing: {[(r['cell'], r['seed']) for r in failed]}" if failed else ""))
+    failing = f"; failing: {[(r['cell'], r['seed']) for r in failed]}" if failed else ""
+    print(f"\n{len(rows) - len(failed)} of {len(rows)} runs pass{failing}")
     return 0
 
 
