@@ -81,6 +81,8 @@ def test_command_line_end_to_end(tmp_path, capsys):
     assert cli.main(["train", "--features", str(data / "features"), "--annotations", str(xlsx), "--out", str(run),
                      "--iterations", "3", "--loso", "--folds", "s15", "--no-progress"]) == 0
     assert "F1-ME(p)" in capsys.readouterr().out
+    health = json.loads((run / "folds" / "s15" / "health.json").read_text())
+    assert set(health["auc"]) == {"train", "test"} and health["losses"]["dc1"]["first"] > 0
     preds = tmp_path / "preds.csv"
     features = sorted((data / "features").glob("s15_*.npy"))
     assert cli.main(["spot", "--checkpoint", str(run / "folds" / "s15" / "checkpoint.pt"), *map(str, features),
@@ -124,3 +126,18 @@ def test_demo_split_mode_with_neutral_videos(tmp_path):
     assert model.model_config.attention_hidden == 16
     with pytest.raises(ValueError, match="recipe.mode"):
         run_demo(tmp_path / "bad", recipe=DemoRecipe(mode="lso"), progress=False)
+
+
+def test_train_command_writes_and_prints_the_health_report(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert cli.main(["synth", "--preset", "casme2", "--out", str(data), "--subjects", "3", "--feature-dim", str(D),
+                     "--frames", "300", "400"]) == 0
+    xlsx = next(data.glob("*.xlsx"))
+    run = tmp_path / "one"
+    assert cli.main(["train", "--features", str(data / "features"), "--annotations", str(xlsx), "--out", str(run),
+                     "--iterations", "3", "--holdout", "s15", "--probe", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "training health:" in err and "attention AUC vs background (test)" in err
+    health = json.loads((run / "health.json").read_text())
+    assert set(health["probe_auc"]) == {"train", "test"}
+    assert health["features"]["channel_std_median"] > 0

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", metavar="S1,S2,...",
                    help="with --loso: only these held-out subjects (spread folds over machines; merge their "
                         "predictions.csv with mcwes evaluate)")
+    p.add_argument("--probe", action="store_true",
+                   help="also train the multiple-instance probe for the training-health report (health.json): "
+                        "is the data learnable from video-level labels? (docs/training-health.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -89,7 +92,7 @@ def select_fold(items: Sequence, holdout: Optional[str]) -> list:
 
 
 def train_items(items: Sequence, config: Config, out_dir: Path, *, device: Optional[str] = None,
-                holdout: Optional[str] = None, progress: bool = True) -> Path:
+                holdout: Optional[str] = None, progress: bool = True, probe: bool = False) -> Path:
     """Train on ``items`` (minus the held-out subject) and return the checkpoint path."""
     from ..loso import write_health
     from ..train import Trainer
@@ -100,7 +103,7 @@ def train_items(items: Sequence, config: Config, out_dir: Path, *, device: Optio
     trainer = Trainer(config, fold, device=device, out_dir=out_dir, progress=progress)
     model = trainer.fit()  # writes out_dir/checkpoint.pt at the end
     held_out = [item for item in items if holdout is not None and str(item.subject) == holdout]
-    report = write_health(model, fold, held_out or None, out_dir, label="mcwes train")
+    report = write_health(model, fold, held_out or None, out_dir, label="mcwes train", probe=probe)
     print(report.text(), file=sys.stderr)
     return Path(out_dir) / "checkpoint.pt"
 
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         return run_loso(args, config)
     items = load_training_items(args.features, args.annotations, config)
     path = train_items(items, config, args.out, device=args.device, holdout=args.holdout,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, probe=args.probe)
     print(path)
     return 0
 
@@ -126,7 +129,8 @@ def run_loso(args: argparse.Namespace, config: Config) -> int:
     dataset = open_dataset(args.features, args.annotations, config)
     config = fit_feature_dim(config, [dataset[0]] if len(dataset) else [])
     folds = [s.strip() for s in args.folds.split(",") if s.strip()] if args.folds else None
-    result = loso(dataset, config, args.out, folds=folds, device=args.device, progress=not args.no_progress)
+    result = loso(dataset, config, args.out, folds=folds, device=args.device, progress=not args.no_progress,
+                  probe=args.probe)
     for fold in result.folds:
         health = Path(fold.directory) / "health.json"
         if health.exists():
