@@ -241,20 +241,20 @@ def test_zero_length_batch_gives_empty_outputs():
     assert out.S.shape == (2, 0, 3) and out.A.shape == (2, 0) and out.f.shape == (2, 0, 8)
 
 
-@pytest.mark.parametrize("mode", ["dataset", "scale"])
+@pytest.mark.parametrize("mode", ["dataset", "scale", "video"])
 def test_input_normalisation_is_fitted_stored_and_applied(mode, tmp_path):
     """The fitted statistics are buffers (so checkpoints carry them), and the forward of a normalising
-    model equals the plain network's on the normalised features."""
+    model equals the plain network's on the normalised features; padding never enters a video's mean."""
     videos = [_x(1, T, seed=T)[0] * 3 + 5 for T in (9, 6, 12)]
     model = _model(normalize=mode)
     model.fit_normalization(videos)
     cat = torch.cat(videos)
-    std = cat.std(0, unbiased=False)
     if mode == "dataset":
-        assert_close(model.feature_std, std)
+        assert_close(model.feature_std, cat.std(0, unbiased=False))
         assert_close(model.feature_mean, cat.mean(0))
-    else:  # one divisor: the median channel deviation becomes NORMALIZED_STD
-        assert_close(model.feature_std, torch.full_like(std, float(std.median()) / mcwes.config.NORMALIZED_STD))
+    else:  # one divisor: the median within-video channel deviation becomes NORMALIZED_STD
+        within = torch.cat([v - v.mean(0) for v in videos]).std(0, unbiased=False)
+        assert_close(model.feature_std, torch.full_like(within, float(within.median()) / mcwes.config.NORMALIZED_STD))
         assert float(model.feature_mean.abs().max()) == 0.0
     plain = _model(normalize="none")
     x = torch.zeros(2, 12, 2 * D, dtype=torch.float64)
@@ -262,7 +262,8 @@ def test_input_normalisation_is_fitted_stored_and_applied(mode, tmp_path):
     x[1, 6:] = 1e3  # padding content must not matter
     out = model(x, torch.tensor([9, 6]))
     for b, v in enumerate(videos[:2]):
-        ref = plain(((v - model.feature_mean) / model.feature_std).unsqueeze(0))
+        z = v - v.mean(0) if mode == "video" else v
+        ref = plain(((z - model.feature_mean) / model.feature_std).unsqueeze(0))
         assert_close(out.S[b, : len(v)], ref.S[0])
         assert_close(out.A[b, : len(v)], ref.A[0])
     path = save_checkpoint(tmp_path / "ck.pt", model.float(), Config.preset("casme2", model={
@@ -272,11 +273,21 @@ def test_input_normalisation_is_fitted_stored_and_applied(mode, tmp_path):
     assert_close(loaded.feature_std.double(), model.feature_std.double())
 
 
+def test_video_normalisation_ignores_static_offsets():
+    """normalize="video": adding a constant vector to a whole video (a subject's static offset) changes nothing."""
+    videos = [_x(1, 10, seed=s)[0] for s in range(3)]
+    model = _model(normalize="video")
+    model.fit_normalization(videos)
+    x = torch.stack(videos)
+    offset = 4.0 * torch.randn(3, 1, 2 * D, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    assert_close(model(x).A, model(x + offset).A)
+
+
 def test_scale_normalisation_makes_training_scale_free():
-    """With normalize="scale", a model fitted on features ×c computes the same on features ×c as one
+    """With normalize="video", a model fitted on features ×c computes the same on features ×c as one
     fitted on the originals does on the originals (the input scale no longer matters)."""
     videos = [_x(1, 10, seed=s)[0] for s in range(3)]
-    a, b = _model(normalize="scale"), _model(normalize="scale")
+    a, b = _model(normalize="video"), _model(normalize="video")
     a.fit_normalization(videos)
     b.fit_normalization([7.5 * v for v in videos])
     x = torch.stack(videos)

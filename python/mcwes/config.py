@@ -19,8 +19,8 @@ __all__ = ["Config", "ModelConfig", "DataConfig", "TrainConfig", "SpotConfig", "
 LOSS_NAMES = ("dc1", "dc2", "dc3", "sc", "sl", "gl", "fc")
 FUSIONS = ("cscm", "ccm", "concat")
 POSTPROCESS = ("multi_top", "multi_threshold")
-NORMALIZE = ("scale", "dataset", "none")
-#: Per-channel standard deviation (median over channels) that ``normalize="scale"`` gives the input:
+NORMALIZE = ("video", "scale", "dataset", "none")
+#: Within-video standard deviation (median over channels) that ``normalize="video"``/``"scale"`` give the input:
 #: that of real two-stream I3D features (~0.2–0.3).
 NORMALIZED_STD = 0.25
 
@@ -70,12 +70,13 @@ class ModelConfig:
     #: quick experiments and tests.
     attention_hidden: int = 512
     #: Input normalisation, fitted on the training videos and stored in the model (so a checkpoint
-    #: spots with the statistics it was trained with). ``"scale"``: one scalar for all channels, so
-    #: that the median per-channel standard deviation becomes :data:`NORMALIZED_STD` (the scale of
-    #: real I3D features, for which the paper's learning rates were set); nothing else changes.
-    #: ``"dataset"``: every channel standardised with the training set's mean and deviation.
+    #: spots with the statistics it was trained with). ``"video"``: each video's per-channel mean is
+    #: removed (static per-subject / per-recording offsets: identity, lighting), then one scalar for
+    #: all channels brings the median within-video deviation to :data:`NORMALIZED_STD` (the scale
+    #: of real I3D features, for which the paper's learning rates were set). ``"scale"``: the scalar
+    #: only. ``"dataset"``: every channel standardised with the training set's mean and deviation.
     #: ``"none"``: the features as they are (the paper). See docs/training-health.md.
-    normalize: str = "scale"
+    normalize: str = "video"
 
     def validate(self) -> None:
         if self.normalize not in NORMALIZE:

@@ -274,7 +274,7 @@ def _warnings(r: HealthReport) -> list[str]:
     dc1 = r.losses.get("dc1")
     if dc1 is not None and dc1["change"] > -_MIN_FIT:
         out.append(f"L_dc1 fell by only {-dc1['change']:.0%} ({dc1['first']:.3f}→{dc1['last']:.3f}): the model "
-                   "hardly fits its own video-level labels. Check the feature scale (model.normalize = \"scale\" "
+                   "hardly fits its own video-level labels. Check the feature scale (model.normalize = \"video\" "
                    "is the default), the learning rate, and that the training set has "
                    "expression-free videos.")
     a = r.attention.get("train")
@@ -302,6 +302,6 @@ def _warnings(r: HealthReport) -> list[str]:
     f = r.features
     if f and f["within_video_share"] < 0.5:
         out.append(f"only {f['within_video_share']:.0%} of the feature variance varies within a video (the rest is "
-                   "per-video constant, e.g. large static subject offsets): MC-WES's attention is absolute, so "
-                   "such offsets shift it per subject; expect weaker localisation (see docs/training-health.md).")
+                   "per-video constant, e.g. large static subject offsets): keep model.normalize = \"video\" "
+                   "(the default), which removes each video's mean (see docs/training-health.md).")
     return out

@@ -181,10 +181,11 @@ class MCWES(nn.Module):
     def fit_normalization(self, features: Sequence[torch.Tensor]) -> None:
         """Fit the input statistics of ``config.model.normalize`` on training videos (``[T, 2D]`` each).
 
-        ``"scale"``: one divisor for every channel, the median per-channel standard deviation over
-        all snippets divided by :data:`~mcwes.config.NORMALIZED_STD` (mean 0). ``"dataset"``: the
-        per-channel mean and standard deviation. ``"none"``: nothing to fit (identity). Deviations
-        of 0 (constant channels or inputs) count as 1.
+        ``"video"`` (default): each video's per-channel mean is removed in ``forward``; the one divisor
+        for every channel is the median over channels of the *within-video* standard deviation divided
+        by :data:`~mcwes.config.NORMALIZED_STD`. ``"scale"``: the same divisor, no centring.
+        ``"dataset"``: the per-channel mean and standard deviation over every snippet. ``"none"``:
+        nothing to fit (identity). Deviations of 0 (constant inputs) count as 1.
         """
         if self.normalize == "none":
             return
@@ -193,15 +194,16 @@ class MCWES(nn.Module):
         if not xs or any(x.shape[1] != 2 * self.feature_dim for x in xs):
             raise ValueError(f"mcwes.MCWES.fit_normalization: expected [T >= 1, {2 * self.feature_dim}] features, "
                              f"got shapes {sorted({tuple(torch.as_tensor(f).shape) for f in features})}")
-        allx = torch.cat(xs)
-        std = allx.std(dim=0, unbiased=False)
-        if self.normalize == "scale":
-            divisor = float(std.median()) / NORMALIZED_STD
-            self.feature_mean.zero_()
-            self.feature_std.fill_(divisor if divisor > 1e-12 else 1.0)
-        else:
+        if self.normalize == "dataset":
+            allx = torch.cat(xs)
+            std = allx.std(dim=0, unbiased=False)
             self.feature_mean.copy_(allx.mean(dim=0))
             self.feature_std.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)))
+            return
+        within = torch.cat([x - x.mean(dim=0) for x in xs]).std(dim=0, unbiased=False)
+        divisor = float(within.median()) / NORMALIZED_STD
+        self.feature_mean.zero_()
+        self.feature_std.fill_(divisor if divisor > 1e-12 else 1.0)
 
     def reset_parameters(self) -> None:
         """SPEC §2 (CO2-Net's ``weights_init``): kaiming-uniform weights, zero biases."""
@@ -234,7 +236,7 @@ class MCWES(nn.Module):
             return MCWESOutput(S=x.new_zeros((B, 0, self.n_outputs)), A=empty, A_rgb=empty.clone(),
                                A_flow=empty.clone(), f=x.new_zeros((B, 0, 2 * D)), lengths=len_t)
         mask = torch_ops.valid_mask(len_t, T).unsqueeze(1).to(x.dtype)  # [B, 1, T]
-        xc = self._normalized(x).transpose(1, 2) * mask
+        xc = self._normalized(x, len_t).transpose(1, 2) * mask
         x_rgb, x_flow = xc[:, :D], xc[:, D:]
         o_rgb = self.cscm_rgb(x_rgb, x_flow, mask, len_t, self._attention)
         o_flow = self.cscm_flow(x_flow, x_rgb, mask, len_t, self._attention)
@@ -246,10 +248,15 @@ class MCWES(nn.Module):
         return MCWESOutput(S=S.transpose(1, 2), A=(a_rgb + a_flow) / 2, A_rgb=a_rgb, A_flow=a_flow,
                            f=f.transpose(1, 2), lengths=len_t)
 
-    def _normalized(self, x: torch.Tensor) -> torch.Tensor:
-        """``x [B, T, 2D]`` with the fitted input normalisation applied."""
+    def _normalized(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``x [B, T, 2D]`` with the fitted input normalisation applied (``"video"``: each video's mean
+        over its valid steps removed; padding never enters that mean)."""
         if self.normalize == "none":
             return x
+        if self.normalize == "video":
+            valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).unsqueeze(2)
+            total = torch.where(valid, x, torch.zeros((), dtype=x.dtype, device=x.device)).sum(dim=1, keepdim=True)
+            x = x - total / lengths.clamp_min(1).view(-1, 1, 1).to(x.dtype)
         return (x - self.feature_mean) / self.feature_std
 
     def _check_input(self, x: object, lengths: object) -> tuple[torch.Tensor, torch.Tensor]:
