@@ -204,8 +204,10 @@ _GROUPS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "spot
 class Config:
     """Everything that defines an MC-WES run. Validated when built; see the group classes' fields."""
 
-    #: Name of the preset this config started from ("casme2", "samm_lv", "casme3" or "custom").
-    preset: str = "casme2"
+    #: Name of the preset this config started from ("casme2", "samm_lv", "casme3" or "custom"). Not
+    #: called ``preset``: that name is the classmethod ``Config.preset(name, ...)``. YAML and dicts
+    #: written before the rename carry the key ``preset``; ``from_dict`` accepts either.
+    preset_name: str = "casme2"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -244,7 +246,7 @@ class Config:
             if group not in _GROUPS:
                 raise ValueError(f"mcwes.Config: expected override groups among {tuple(_GROUPS)}, got {group!r}")
             data.setdefault(group, {}).update(values)
-        return cls.from_dict({"preset": name, **data})
+        return cls.from_dict({"preset_name": name, **data})
 
     def replace(self, **overrides: dict[str, Any]) -> "Config":
         """A copy with some fields of some groups changed: ``cfg.replace(train={"iterations": 10})``."""
@@ -267,11 +269,16 @@ class Config:
     def from_dict(cls, data: dict[str, Any]) -> "Config":
         if not isinstance(data, dict):
             raise ValueError(f"mcwes.Config: expected a mapping of groups, got {type(data).__name__}")
-        unknown = set(data) - set(_GROUPS) - {"preset"}
+        unknown = set(data) - set(_GROUPS) - {"preset_name", "preset"}
         if unknown:
-            raise ValueError(f"mcwes.Config: unknown top-level keys {sorted(unknown)}; expected preset, {', '.join(_GROUPS)}")
+            raise ValueError(f"mcwes.Config: unknown top-level keys {sorted(unknown)}; "
+                             f"expected preset_name, {', '.join(_GROUPS)}")
+        if "preset_name" in data and "preset" in data and data["preset_name"] != data["preset"]:
+            raise ValueError(f"mcwes.Config: got both preset_name={data['preset_name']!r} and the older key "
+                             f"preset={data['preset']!r}; keep one")
+        preset_name = data.get("preset_name", data.get("preset", "custom"))  # "preset": the key before the rename
         groups = {name: _group_from_dict(c, name, data.get(name, {})) for name, c in _GROUPS.items()}
-        return cls(preset=str(data.get("preset", "custom")), **groups)
+        return cls(preset_name=str(preset_name), **groups)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         import yaml

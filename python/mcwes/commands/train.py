@@ -48,7 +48,7 @@ def open_dataset(features_dir: Path, annotations_file: Path, config: Config):  #
     """
     from ..data import SpottingDataset
 
-    preset = config.preset if config.preset in Config.preset_names() else None
+    preset = config.preset_name if config.preset_name in Config.preset_names() else None
     return SpottingDataset(features_dir, annotations_file, fps=config.data.fps,
                            snippet_frames=config.data.snippet_frames, preset=preset)
 
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_loso(args: argparse.Namespace, config: Config) -> int:
-    from ..loso import loso
+    from ..crossval import loso
 
     if args.holdout:
         raise ValueError("mcwes train: --holdout trains one fold; with --loso use --folds instead")
