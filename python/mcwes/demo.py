@@ -137,7 +137,7 @@ def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, de
              progress: bool = True, plots: bool = True) -> DemoResult:
     """Generate, train (LOSO over the held-out subjects), spot, evaluate, compare; see the module doc."""
     from .data import energy_baseline, load_dataset, synthetic
-    from .loso import loso, split
+    from .crossval import loso, split
 
     start = time.perf_counter()
     out = Path(out_dir)
