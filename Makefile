@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 CXX ?= c++
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=3" "cmake>=3.24" ninja
 
-.PHONY: demo test test-unit test-sanitize install venv bench clean
+.PHONY: demo test test-unit test-sanitize install venv bench gpu-check clean
 
 venv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test-unit: install
 # profile that favours edge cases (tools/run_sanitized_tests.sh).
 test-sanitize: install
 	PY=$(PY) CXX=$(CXX) tools/run_sanitized_tests.sh
+
+# On a machine with an NVIDIA GPU: build with CUDA, run every CUDA test and the CUDA benchmarks, print a
+# summary for benchmarks/RESULTS.md (tools/gpu_check.sh says what it needs; it downloads nothing). Without
+# a GPU it says so and exits 0.
+gpu-check:
+	tools/gpu_check.sh
 
 bench: install
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
