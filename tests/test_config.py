@@ -1,4 +1,4 @@
-"""Config validation field by field (issue 8): every invalid value is rejected when the Config is
+"""Config validation field by field: every invalid value is rejected when the Config is
 built, with the field's name in the message; YAML round trips; unknown fields and groups are refused."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""multi_threshold_proposals against a brute-force loop written from SPEC §4 steps 3–5."""
+"""multi_threshold_proposals against a brute-force loop written from docs/method.md §4 steps 3–5."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Cross-validation by subject (SPEC §5): :func:`loso`, leave-one-subject-out (one model per held-out
+"""Cross-validation by subject (docs/method.md §5): :func:`loso`, leave-one-subject-out (one model per held-out
 subject, the predictions of all folds pooled and evaluated once), and :func:`split`, its quick
 counterpart (one model, a set of held-out subjects). Both are also ``mcwes.loso`` and ``mcwes.split``.
 

@@ -1,4 +1,4 @@
-"""Spotting (SPEC §4): ``mcwes.spot(features)`` → proposals in frames, and the default model.
+"""Spotting (docs/method.md §4): ``mcwes.spot(features)`` → proposals in frames, and the default model.
 
 One forward pass over the whole batch (variable lengths), then one call of the fused post-processing
 kernel (``mcwes.ops.spot_postprocess``) or, as an option, the multi-threshold post-processing of

@@ -1,4 +1,4 @@
-"""MEGC spotting evaluation (SPEC §5, paper §4.2): counts, P/R/F1 per class, the paper's three ME
+"""MEGC spotting evaluation (docs/method.md §5, paper §4.2): counts, P/R/F1 per class, the paper's three ME
 F1-scores, and AP/mAP over tIoU 0.1:0.1:0.7.
 
 Conventions (printed by :meth:`EvaluationResult.table`):
@@ -521,7 +521,7 @@ def evaluate(
     score_threshold: float | None = None,
     ap: bool = True,
 ) -> EvaluationResult:
-    """Evaluate spotted intervals against ground truth (SPEC §5).
+    """Evaluate spotted intervals against ground truth (docs/method.md §5).
 
     Args:
         predictions: a sequence of :class:`Proposal`, or a DataFrame with columns video, onset,

@@ -3,7 +3,7 @@ alternative to multi-top that the paper's Table 6 compares against (§4.4.5).
 
 For every threshold τ on the class-agnostic attention A, each maximal run of valid snippets with
 ``A ≥ τ`` is a candidate (candidates of all thresholds are pooled, duplicates removed per video);
-then exactly the steps 3–5 of SPEC §4 that multi-top uses: the outer–inner score
+then exactly the steps 3–5 of docs/method.md §4 that multi-top uses: the outer–inner score
 ``φ_j = inner − outer + ς·p_j`` with the symmetric margin ``r = max(1, floor(ψ·L + 0.5))``,
 class-agnostic greedy NMS, truncation ``φ ≥ score_threshold``.
 """
@@ -159,7 +159,7 @@ def _candidates(a: np.ndarray, lens: np.ndarray, thr: np.ndarray) -> tuple[np.nd
 
 def _outer_inner(x: np.ndarray, p: np.ndarray, lens: np.ndarray, b: np.ndarray, s: np.ndarray, e: np.ndarray,
                  psi: float, varsigma: float) -> np.ndarray:
-    """φ = inner − outer + ς·p (SPEC §4.3) for every candidate and class, via prefix sums: [P, n]."""
+    """φ = inner − outer + ς·p (docs/method.md §4.3) for every candidate and class, via prefix sums: [P, n]."""
     B, T, n = x.shape
     cs = np.zeros((B, T + 1, n))
     cs[:, 1:] = np.cumsum(x, axis=1)

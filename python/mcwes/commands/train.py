@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train an MC-WES model (one LOSO fold with --holdout)")
-    p.add_argument("--preset", default="casme2", choices=Config.preset_names(), help="the paper's settings (SPEC §8)")
+    p.add_argument("--preset", default="casme2", choices=Config.preset_names(), help="the paper's settings (docs/method.md §8)")
     p.add_argument("--config", type=Path, help="a YAML config (overrides --preset)")
     p.add_argument("--features", type=Path, required=True, help="folder of per-video features")
     p.add_argument("--annotations", type=Path, required=True, help="annotation file (xlsx or csv)")

@@ -1,5 +1,5 @@
 """Data: feature readers, annotation readers, the spotting dataset, a synthetic benchmark and an
-energy-threshold baseline (SPEC §7)."""
+energy-threshold baseline (docs/method.md §7)."""
 from .annotations import COLUMNS, AnnotationReport, ReportEntry, read_annotations, write_annotations_csv
 from .baseline import energy_baseline, energy_proposals, energy_scores
 from .dataset import (DATASET_INFO, Batch, DatasetInfo, LosoFold, SpottingDataset, VideoItem, collate,

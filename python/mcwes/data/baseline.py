@@ -3,7 +3,7 @@
 Per video: energy ``e_t`` of the chosen streams (``"deviation"``: squared distance of ``x_t`` to the
 video's per-channel median; ``"difference"``: squared distance to ``x_{t-1}``), z-scored within the
 video; every maximal run of snippets with ``z > threshold`` is a proposal scored by its mean ``z``
-and converted to frames as in SPEC §1, labelled by duration as in SPEC §4.6 (ME when it lasts at
+and converted to frames as in docs/method.md §1, labelled by duration as in docs/method.md §4.6 (ME when it lasts at
 most ``floor(0.5·fps)`` frames). It sees motion, not expressions: blinks and head motion of
 comparable energy fool it, so a trained model should beat it clearly on :mod:`mcwes.data.synthetic`.
 """

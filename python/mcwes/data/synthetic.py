@@ -1,4 +1,4 @@
-"""Synthetic spotting benchmarks shaped like CAS(ME)^2, SAMM-LV and CAS(ME)^3 (SPEC §7).
+"""Synthetic spotting benchmarks shaped like CAS(ME)^2, SAMM-LV and CAS(ME)^3 (docs/method.md §7).
 
 A :class:`SyntheticSet` is a plan (subjects, videos, frame counts, planted expressions, distractor
 events) plus a deterministic renderer of each video's snippet features ``[T, 2D]``
@@ -25,7 +25,7 @@ noise has unit variance, so a direction with amplitude ``a`` has norm ``a·sqrt(
   which is what fools the energy-threshold baseline (:mod:`mcwes.data.baseline`) but not a model
   that learns the expression directions from video-level labels.
 
-Counts per subject (videos / ME / MaE) come from the real datasets' tables (``DATA_FORMATS.md``);
+Counts per subject (videos / ME / MaE) come from the real datasets' published tables;
 CAS(ME)^3 has only totals, so its table is drawn once from them with a fixed seed. Expressions are
 placed without overlap, at least two snippets apart; distractors keep a snippet away from them.
 A video whose expressions do not fit in the drawn length is lengthened to fit.
