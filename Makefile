@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 CXX ?= c++
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=3" "cmake>=3.24" ninja
 
-.PHONY: demo test test-unit test-sanitize install venv bench gpu-check clean
+.PHONY: demo test lint test-unit test-sanitize install venv bench gpu-check clean
 
 venv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,12 +16,16 @@ venv:
 	$(PIP) install -q $(BUILD_DEPS)
 
 install: venv
-	$(PIP) install --no-build-isolation ".[test]"
+	$(PIP) install --no-build-isolation ".[test,lint]"
 
 demo: install
 	$(VENV)/bin/mcwes demo
 
-test: test-unit test-sanitize
+test: lint test-unit test-sanitize
+
+# ruff (configured in pyproject.toml) over the Python code; any finding fails `make test` before the tests run.
+lint: install
+	$(PY) -m ruff check .
 
 test-unit: install
 	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-profile=ci tests

@@ -43,3 +43,9 @@ def test_documented_names_exist():
                "outer_inner_scores", "nms_1d", "spot_postprocess"]:
         assert callable(getattr(mcwes.ops, op)), op
     assert hasattr(mcwes.data, "SpottingDataset")
+
+
+def test_package_is_marked_typed():
+    from pathlib import Path
+
+    assert (Path(mcwes.__file__).parent / "py.typed").is_file()

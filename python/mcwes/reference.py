@@ -18,7 +18,9 @@ def _rank_key(value: float, t: int) -> tuple[int, float, int]:
     return (1, -value, t)
 
 
-def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+def topk_pool(
+    x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: Sequence[int] | torch.Tensor | None = None
+) -> torch.Tensor:
     """Twin of :func:`mcwes.ops.topk_pool`, in float64; differentiable through indexing."""
     B, T, C = x.shape
     x64 = x.to(torch.float64)

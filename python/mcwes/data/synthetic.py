@@ -173,7 +173,8 @@ class SynthParams:
             raise ValueError("mcwes.data.synthetic: expected directions_per_class >= 1 and drift_rank >= 1")
         if not (isinstance(self.feature_scale, (int, float)) and math.isfinite(self.feature_scale)
                 and self.feature_scale > 0):
-            raise ValueError(f"mcwes.data.synthetic: expected feature_scale to be a finite number > 0, got {self.feature_scale!r}")
+            raise ValueError("mcwes.data.synthetic: expected feature_scale to be a finite number > 0, "
+                             f"got {self.feature_scale!r}")
         if not isinstance(self.neutral_videos, (int, np.integer)) or self.neutral_videos < 0:
             raise ValueError(f"mcwes.data.synthetic: expected neutral_videos to be an int >= 0, got {self.neutral_videos!r}")
 
@@ -486,7 +487,8 @@ def _render(plan: VideoPlan, g: _GlobalBasis, s: _SubjectBasis, p: SynthPreset, 
     x = rng.standard_normal((t, 2 * g.d))
     x += g.mean + s.offset
     width = params.drift_seconds * p.fps / snip
-    x += params.drift_amplitude * scale * (_smooth_noise(rng, t, params.drift_rank, width) @ g.drift) / math.sqrt(params.drift_rank)
+    drift = _smooth_noise(rng, t, params.drift_rank, width) @ g.drift
+    x += params.drift_amplitude * scale * drift / math.sqrt(params.drift_rank)
     for e in plan.events:
         dirs = s.directions[e.kind]
         mix = rng.dirichlet(np.ones(len(dirs))) @ dirs
