@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcwes.postprocess import SpotProposals, multi_threshold_proposals
+from mcwes.spotting import SpotProposals, multi_threshold_proposals
 
 
 def _brute(a, x, p, lengths, thresholds, psi, varsigma, nms_thr, score_thr, n=2):

@@ -7,7 +7,7 @@ cross-validate by subject; ``mcwes.evaluate`` scores predictions the MEGC way;
 """
 from ._version import __version__
 from ._ext import build_info
-from . import crossval, data, losses, ops, reference
+from . import crossval, data, losses, ops, reference, spotting
 from .config import Config
 from .model import MCWES, MCWESOutput
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -18,7 +18,7 @@ from .inference import load, spot
 from .crossval import LosoResult, loso, split
 
 __all__ = [
-    "__version__", "build_info", "crossval", "data", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
+    "__version__", "build_info", "crossval", "data", "spotting", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
     "load_checkpoint", "save_checkpoint", "Trainer", "VideoItem", "Proposal", "Proposals", "EvaluationResult",
     "evaluate", "load", "spot", "LosoResult", "loso", "split",
 ]

@@ -158,7 +158,7 @@ def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, de
     test = dataset.subset(subjects=folds)
     baseline_preds = energy_baseline(test)
     baseline = evaluate(baseline_preds, test.ground_truth(), fps=dataset.fps)
-    baseline_preds.to_csv(out / "baseline_predictions.csv", index=False)
+    baseline_preds.to_csv(out / "baseline_predictions.csv")
     seconds = time.perf_counter() - start
     demo = DemoResult(result.evaluation, baseline, folds, seconds, out, recipe.mode)
     (out / "metrics.json").write_text(json.dumps({
