@@ -22,7 +22,7 @@ noise has unit variance, so a direction with amplitude ``a`` has norm ``a·sqrt(
   directions, perturbed per subject ("style") and per event; ``env_e`` is an onset–apex–offset
   envelope averaged over each snippet's frames and scaled to peak 1, so an event's peak snippet
   energy is ``a²·2D`` whatever its length: blinks and head motion have the energy of expressions,
-  which is what fools the energy-threshold baseline (:mod:`mcwes.data.baseline`) but not a model
+  which is what fools the energy-threshold baseline (:mod:`mcwes.spotting.energy`) but not a model
   that learns the expression directions from video-level labels.
 
 Counts per subject (videos / ME / MaE) come from the real datasets' published tables;
