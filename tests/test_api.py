@@ -49,3 +49,27 @@ def test_package_is_marked_typed():
     from pathlib import Path
 
     assert (Path(mcwes.__file__).parent / "py.typed").is_file()
+
+
+def test_ops_without_the_private_torch_probes_take_the_dispatcher(monkeypatch):
+    """On a torch that lacks the private functions the eager fast path reads, every op call goes
+    through torch.ops.mcwes.* and gives the same results (the README's compatibility claim)."""
+    import torch
+
+    from mcwes import ops
+    from mcwes.ops import _util
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 20, 3, generator=g, requires_grad=True)
+    lengths = torch.tensor([20, 7, 1])
+    k = ops.topk_k(lengths, (7, 9, 5))
+    q = torch.randn(2, 9, 4, generator=g, dtype=torch.float64)
+    fast = (ops.topk_pool(x, k, lengths), ops.cscm_attention(q, torch.tensor([9, 5])))
+    assert _util.eager_fast_path(x)
+    monkeypatch.setattr(_util, "_PROBES", None)
+    assert not _util.eager_fast_path(x)
+    slow = (ops.topk_pool(x, k, lengths), ops.cscm_attention(q, torch.tensor([9, 5])))
+    for a, b in zip(fast, slow):
+        assert torch.equal(a, b)
+    (gx,) = torch.autograd.grad(slow[0].sum(), x)
+    assert gx.shape == x.shape and torch.isfinite(gx).all()
