@@ -21,7 +21,7 @@ from typing import Any, Optional, Union
 import pandas as pd
 
 from .config import Config
-from .inference import spot
+from .inference import spot_videos
 from .metrics import EvaluationResult, evaluate
 from .proposals import Proposals, read_proposals_csv, write_proposals_csv
 
@@ -79,15 +79,9 @@ def train_and_spot(config: Config, train_set: Any, test_set: Any, directory: Uni
 def spot_dataset(model: Any, dataset: Any, config: Config) -> Proposals:
     """Proposals for every video of a dataset, pooled into one list (one batched call per 64 videos)."""
     videos = list(dataset)
-    pooled = Proposals()
-    for i in range(0, len(videos), 64):
-        chunk = videos[i : i + 64]
-        results = spot([v.features for v in chunk], model, fps=config.data.fps,
-                       snippet_frames=config.data.snippet_frames, n_frames=[int(v.n_frames) for v in chunk],
-                       names=[v.video for v in chunk])
-        for proposals in results:
-            pooled.extend(proposals)
-    return pooled
+    return spot_videos([v.features for v in videos], model, names=[v.video for v in videos],
+                       n_frames=[int(v.n_frames) for v in videos], fps=config.data.fps,
+                       snippet_frames=config.data.snippet_frames)
 
 
 def loso(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Optional[Sequence[str]] = None,
