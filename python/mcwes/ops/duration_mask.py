@@ -20,8 +20,6 @@ OP = "duration_mask"
 
 __all__ = ["duration_mask"]
 
-_ETA_MAX = 2**62  # larger than any length
-
 
 def duration_mask(
     a: torch.Tensor, lengths: object = None, *, eta: int, omega_l: float, omega_u: float
@@ -42,7 +40,7 @@ def duration_mask(
         _util.fail(OP, "eta", "be an int", type(eta).__name__, TypeError)
     if eta < 1:
         _util.fail(OP, "eta", "be >= 1", eta)
-    eta = min(eta, _ETA_MAX)  # windows are clipped at the video's end: any eta >= T is the same
+    eta = min(eta, _util.BEYOND_ANY_LENGTH)  # windows are clipped at the video's end: any eta >= T is the same
     for name, value in (("omega_l", omega_l), ("omega_u", omega_u)):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             _util.fail(OP, name, "be a float", type(value).__name__, TypeError)

@@ -20,8 +20,6 @@ OP = "topk_pool"
 
 __all__ = ["topk_pool", "topk_k"]
 
-_K_MAX = 2**62  # larger than any length; a bigger k selects the same steps
-
 
 def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: object = None) -> torch.Tensor:
     """Mean of the k largest valid values of every (video, class) column.
@@ -74,8 +72,8 @@ def _as_k(k: object, B: int, C: int, device: torch.device) -> torch.Tensor:
     if isinstance(k, int):
         if k < 1:
             _util.fail(OP, "k", "be >= 1", k)
-        # k is clamped to the video's length anyway; any k >= 2**62 behaves the same and fits int64
-        return torch.full((C,), min(k, _K_MAX), dtype=torch.int64, device=device)
+        # k is clamped to the video's length anyway; any k >= BEYOND_ANY_LENGTH behaves the same
+        return torch.full((C,), min(k, _util.BEYOND_ANY_LENGTH), dtype=torch.int64, device=device)
     k_t = _util.as_index_tensor(OP, "k", k, device)
     if tuple(k_t.shape) not in ((C,), (B, C)):
         _util.fail(OP, "k", f"have shape [{C}] or [{B}, {C}]", f"shape {tuple(k_t.shape)}")
