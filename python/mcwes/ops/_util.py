@@ -181,3 +181,15 @@ def check_lengths_values(op: str, lengths: torch.Tensor, steps: int) -> None:
     if lengths.numel() and bool(((lengths < 0) | (lengths > steps)).any()):
         bad = lengths[(lengths < 0) | (lengths > steps)][0].item()
         fail(op, "lengths", f"lie in [0, {steps}]", bad)
+
+
+def valid_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """``[B, T]`` bool, True where ``t < lengths[b]``."""
+    return torch.arange(steps, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def plain_lengths(lengths: object, batch: int, steps: int, device: torch.device) -> torch.Tensor:
+    """``lengths`` as int64 ``[B]`` for the plain-PyTorch fallbacks (None: all ``T``), unchecked."""
+    if lengths is None:
+        return torch.full((batch,), steps, dtype=torch.int64, device=device)
+    return torch.as_tensor(lengths, dtype=torch.int64, device=device)

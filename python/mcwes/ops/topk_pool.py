@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import torch
 
 from .._ext import _C
-from . import _util
+from . import _backend, _util
 
 OP = "topk_pool"
 
-__all__ = ["topk_pool", "topk_k"]
+__all__ = ["topk_pool", "topk_k", "topk_pool_torch"]
 
 
 def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: object = None) -> torch.Tensor:
@@ -31,8 +31,11 @@ def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: o
         lengths: ``[B]`` valid lengths in ``[0, T]`` (None: all ``T``).
 
     Returns:
-        ``[B, C]`` of x's dtype, differentiable with respect to ``x``.
+        ``[B, C]`` of x's dtype, differentiable with respect to ``x``. With the "torch" backend
+        (:func:`mcwes.ops.set_backend`), :func:`topk_pool_torch`.
     """
+    if _backend.get_backend() == "torch":
+        return topk_pool_torch(x, k, lengths)
     _util.check_tensor(OP, "x", x, ndim=3, dtypes=_util.FLOAT_DTYPES)
     B, T, C = x.shape
     k_t = _as_k(k, B, C, x.device)
@@ -145,3 +148,20 @@ def _check_device_values(k: torch.Tensor, lengths: torch.Tensor, steps: int) -> 
     _util.check_lengths_values(OP, lengths, steps)
     if k.numel() and bool((k < 1).any()):
         _util.fail(OP, "k", "hold values >= 1", int(k.min().item()))
+
+
+def topk_pool_torch(x: torch.Tensor, k: torch.Tensor | Sequence[int] | int, lengths: object = None) -> torch.Tensor:
+    """The plain-PyTorch fallback: a stable descending sort of every column (ties to the lower index),
+    then the mean of the first ``min(k, length)``; 0 for a video of length 0. Same arguments, no checks."""
+    B, T, C = x.shape
+    len_t = _util.plain_lengths(lengths, B, T, x.device)
+    k_t = torch.as_tensor(k, dtype=torch.int64, device=x.device).expand(B, C) if not isinstance(k, int) \
+        else torch.full((B, C), k, dtype=torch.int64, device=x.device)
+    k_eff = torch.minimum(k_t, len_t.unsqueeze(1))
+    valid = _util.valid_mask(len_t, T).unsqueeze(2)
+    filled = x.masked_fill(~valid, float("-inf"))
+    ordered, _ = torch.sort(filled, dim=1, descending=True, stable=True)
+    rank = torch.arange(T, device=x.device).view(1, T, 1)
+    chosen = rank < k_eff.unsqueeze(1)
+    total = torch.where(chosen, ordered, torch.zeros_like(ordered)).sum(dim=1)
+    return total / k_eff.clamp_min(1).to(x.dtype)
