@@ -75,7 +75,7 @@ def run_cell(name: str, seed: int, iterations: int, feature_dim: int, threads: i
 
     import mcwes
     from mcwes.data import synthetic
-    from mcwes.data.baseline import energy_proposals
+    from mcwes.spotting import energy_proposals
     from mcwes.health import attention_auc, attention_summary, snippet_labels
     from mcwes.inference import curves, spot
     from mcwes.metrics import evaluate
@@ -120,14 +120,10 @@ def run_cell(name: str, seed: int, iterations: int, feature_dim: int, threads: i
     preds = mcwes.proposals.Proposals(p for ps in props for p in ps)
     gt = _gt(test)
     row["mcwes_f1"] = evaluate(preds, gt, fps=fps).counts["overall"].f1
-    base_rows = []
+    baseline = mcwes.proposals.Proposals()
     for it in test:
-        df = energy_proposals(it.features, n_frames=it.n_frames, snippet_frames=g, fps=fps)
-        df.insert(0, "video", it.video)
-        base_rows.append(df)
-    import pandas as pd
-
-    row["baseline_f1"] = evaluate(pd.concat(base_rows, ignore_index=True), gt, fps=fps).counts["overall"].f1
+        baseline.extend(energy_proposals(it.features, n_frames=it.n_frames, snippet_frames=g, fps=fps, video=it.video))
+    row["baseline_f1"] = evaluate(baseline, gt, fps=fps).counts["overall"].f1
     first = trainer.history[: max(1, iterations // 10)]
     last = trainer.history[-max(1, iterations // 10):]
     row["dc1_first"] = float(np.mean([r["dc1"] for r in first]))

@@ -1,4 +1,4 @@
-"""Spotting (SPEC §4): ``mcwes.spot(features)`` → proposals in frames, and the default model.
+"""Spotting (docs/method.md §4): ``mcwes.spot(features)`` → proposals in frames, and the default model.
 
 One forward pass over the whole batch (variable lengths), then one call of the fused post-processing
 kernel (``mcwes.ops.spot_postprocess``) or, as an option, the multi-threshold post-processing of
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
@@ -18,11 +17,10 @@ import torch
 from .config import Config, SpotConfig
 from .losses import suppressed_tcam, video_logits
 from .model import MCWES
-from .ops import spot_postprocess
-from .postprocess import multi_threshold_proposals
+from .spotting import postprocess
 from .proposals import CLASSES, Proposal, Proposals, duration_label, snippets_to_frames
 
-__all__ = ["spot", "curves", "load", "default_model", "set_default_model", "CHECKPOINT_ENV"]
+__all__ = ["spot", "spot_videos", "curves", "load", "default_model", "set_default_model", "CHECKPOINT_ENV"]
 
 log = logging.getLogger(__name__)
 
@@ -225,12 +223,7 @@ def _postprocess(net: MCWES, x: torch.Tensor, lens: torch.Tensor, config: Config
     with torch.inference_mode():
         s_hat = suppressed_tcam(out.S, out.A)
         p = torch.softmax(video_logits(s_hat, out.lengths, config.train.h, kernels=net.kernels), dim=1)
-        args = (out.A, s_hat[..., :n].contiguous(), p[:, :n].contiguous(), out.lengths)
-        common = dict(psi=spot_cfg.psi, varsigma=spot_cfg.varsigma, nms_threshold=spot_cfg.nms_threshold,
-                      score_threshold=spot_cfg.score_threshold)
-        if spot_cfg.postprocess == "multi_threshold":
-            return multi_threshold_proposals(*args, thresholds=spot_cfg.thresholds, n_classes=n, **common)
-        return spot_postprocess(*args, m_values=spot_cfg.m_values(), **common)
+        return postprocess(out.A, s_hat[..., :n].contiguous(), p[:, :n].contiguous(), out.lengths, spot_cfg)
 
 
 def _names(names: Sequence[str] | str | None, B: int) -> list[str]:
@@ -253,6 +246,34 @@ def _frames(n_frames: Sequence[int] | int | None, lens: torch.Tensor, g: int) ->
             raise ValueError(f"mcwes.spot: expected n_frames of video {i} to cover its {int(L)} snippets of {g} frames "
                              f"(at least {(int(L) - 1) * g + 1}), got {nf!r}")
     return [int(v) for v in values]
+
+
+def spot_videos(
+    features: Sequence[Any],
+    model: Union[MCWES, str, os.PathLike, None] = None,
+    *,
+    names: Sequence[str],
+    n_frames: Sequence[int] | None = None,
+    batch_size: int = 64,
+    fps: float | None = None,
+    snippet_frames: int | None = None,
+) -> Proposals:
+    """Spot any number of videos, ``batch_size`` at a time (bounded memory); their proposals pooled in
+    video order. The one chunked loop that LOSO, ``mcwes spot`` and the demo use.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"mcwes.spot_videos: expected batch_size to be an integer >= 1, got {batch_size!r}")
+    features, names = list(features), list(names)
+    if len(names) != len(features) or (n_frames is not None and len(n_frames) != len(features)):
+        raise ValueError(f"mcwes.spot_videos: expected one name (and n_frames) per video, got {len(features)} "
+                         f"videos, {len(names)} names" + ("" if n_frames is None else f", {len(n_frames)} n_frames"))
+    pooled = Proposals()
+    for i in range(0, len(features), batch_size):
+        frames = None if n_frames is None else [int(n) for n in n_frames[i : i + batch_size]]
+        for proposals in spot(features[i : i + batch_size], model, fps=fps, snippet_frames=snippet_frames,
+                              n_frames=frames, names=names[i : i + batch_size]):
+            pooled.extend(proposals)
+    return pooled
 
 
 def curves(features: FeatureInput, model: Union[MCWES, str, os.PathLike, None] = None, *,

@@ -1,4 +1,4 @@
-"""Training MC-WES (SPEC §3): the pair-aware batch sampler, stratified snippet resampling, Adam with
+"""Training MC-WES (docs/method.md §3): the pair-aware batch sampler, stratified snippet resampling, Adam with
 fixed seeds, and a :class:`Trainer` with a progress bar, a JSON-lines metrics log, atomic checkpoints
 and exact resumption.
 
@@ -53,7 +53,7 @@ class VideoItem:
 
 
 def resample_indices(length: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Stratified resampling to exactly ``n`` snippets (CO2-Net ``random_perturb``, SPEC §3).
+    """Stratified resampling to exactly ``n`` snippets (CO2-Net ``random_perturb``, docs/method.md §3).
 
     ``[0, length)`` is split into ``n`` equal real-valued bins ``[i·length/n, (i+1)·length/n)``; one
     point is drawn uniformly in each and floored to a snippet index. The result is non-decreasing;
@@ -139,7 +139,7 @@ def _check_items(items: Sequence[TrainingItem], config: Config) -> tuple[list[to
 
 
 class Trainer:
-    """Trains one MC-WES model on ``train_items`` (SPEC §3).
+    """Trains one MC-WES model on ``train_items`` (docs/method.md §3).
 
     Args:
         config: the run's :class:`~mcwes.config.Config` (``train`` and ``data.train_snippets`` drive training).
@@ -148,7 +148,8 @@ class Trainer:
         out_dir: where ``config.yaml``, ``metrics.jsonl`` (one JSON line per iteration: every loss
             term) and ``checkpoint.pt`` go; None: nothing is written.
         progress: show a tqdm bar with the loss terms.
-        kernels: compiled kernels (True) or the plain-PyTorch path (False) in the model and losses.
+        kernels: compiled kernels (True) or the plain-PyTorch path (False) in the model and losses;
+            None (default): whatever ``mcwes.ops.set_backend`` / ``use_backend`` says.
         checkpoint_every: also checkpoint every this many iterations (None: only at the end of ``fit``).
 
     Seeding: the weights are initialised and dropout draws under torch's generator seeded with
@@ -159,7 +160,7 @@ class Trainer:
     """
 
     def __init__(self, config: Config, train_items: Sequence[TrainingItem], device: Union[str, torch.device, None] = None,
-                 out_dir: Union[str, Path, None] = None, progress: bool = True, kernels: bool = True,
+                 out_dir: Union[str, Path, None] = None, progress: bool = True, kernels: bool | None = None,
                  checkpoint_every: Optional[int] = None) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"mcwes.Trainer: expected config to be a mcwes.Config, got {type(config).__name__}")
@@ -276,7 +277,7 @@ class Trainer:
     @classmethod
     def resume(cls, checkpoint_path: Union[str, Path], train_items: Sequence[TrainingItem],
                device: Union[str, torch.device, None] = None, out_dir: Union[str, Path, None] = None,
-               progress: bool = True, kernels: bool = True) -> "Trainer":
+               progress: bool = True, kernels: bool | None = None) -> "Trainer":
         """A Trainer restored from a checkpoint written by :meth:`save`: weights, optimizer, iteration and
         RNG states, so ``fit()`` continues exactly as the uninterrupted run would have (same items).
         ``out_dir`` defaults to the checkpoint's folder (metrics are appended, the checkpoint updated)."""

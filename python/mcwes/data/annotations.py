@@ -10,7 +10,7 @@ offset    int64    last frame, 0-based, inclusive (``offset >= onset``)
 type      str      ``"MaE"`` or ``"ME"``
 ========  =======  ==============================================================
 
-Frames in every supported file are 1-based (SPEC §7); the readers subtract one. Rows are sorted by
+Frames in every supported file are 1-based (docs/method.md §7); the readers subtract one. Rows are sorted by
 (video, onset, offset, type). Every row that was repaired or dropped (and every oddity that did not
 change the output, as ``"noted"``) is listed in the :class:`AnnotationReport` returned with the table:
 nothing is lost silently. A file whose structure is wrong (missing sheet or column, a non-numeric
@@ -28,6 +28,8 @@ from typing import Callable, Iterable, Literal
 
 import pandas as pd
 
+from .facts import CASME2_MAIN_SHEETS, CASME2_NAMING_SHEETS, CASME3_SHEET, DATASETS, SAMM_SHEET
+
 __all__ = [
     "COLUMNS",
     "DEFAULT_FPS",
@@ -37,10 +39,11 @@ __all__ = [
     "write_annotations_csv",
 ]
 
+
 log = logging.getLogger(__name__)
 
 COLUMNS = ("video", "subject", "onset", "offset", "type")
-DEFAULT_FPS = {"casme2": 30.0, "samm_lv": 200.0, "casme3": 30.0}
+DEFAULT_FPS = {name: facts.fps for name, facts in DATASETS.items()}
 OffsetPolicy = Literal["lgsnet", "apex", "drop"]
 _FORMATS = ("casme2", "samm_lv", "casme3", "csv")
 _HEADER_SCAN_ROWS = 30
@@ -114,7 +117,7 @@ def read_annotations(
             name, then from the sheet names).
         fps: frame rate, used only to repair offsets; default 30 (CAS(ME)^2, CAS(ME)^3),
             200 (SAMM-LV); a CSV needs it only when it has an ``apex`` column with bad offsets.
-        offset_policy: what to do with a row whose ``offset == 0`` or ``offset <= apex`` (SPEC §7):
+        offset_policy: what to do with a row whose ``offset == 0`` or ``offset <= apex`` (docs/method.md §7):
             ``"lgsnet"``: ``offset = apex + round(2/3 * fps)``; ``"apex"``: ``offset = apex``;
             ``"drop"``: drop the row.
 
@@ -181,11 +184,11 @@ def _detect_format(path: Path) -> str:
     if "(me)3" in name or "(me)^3" in name or "casme3" in name or "part_a" in name:
         return "casme3"
     sheets = [s.lower() for s in _sheet_names(path)]
-    if "facs_movement_only" in sheets:
+    if SAMM_SHEET.lower() in sheets:
         return "samm_lv"
     if any(s.startswith("naming rule") for s in sheets):
         return "casme2"
-    if "au+emotion" in sheets:
+    if CASME3_SHEET.lower() in sheets:
         return "casme3"
     raise ValueError(f"mcwes.data.read_annotations: cannot tell the format of {path.name} "
                      f"(sheets {sheets}); pass format='casme2'|'samm_lv'|'casme3'|'csv'")
@@ -296,13 +299,13 @@ def _rows_after_header(df: pd.DataFrame, header: int, cols: dict[str, int], file
 # CAS(ME)^2
 
 
-_CASME2_MAIN = ("CASFEcode_final", "CASMEcode_final")
+_CASME2_MAIN = CASME2_MAIN_SHEETS
 _CASME2_TYPES = {"macro-expression": "MaE", "micro-expression": "ME"}
 
 
 def _casme2_subjects(path: Path) -> dict[int, str]:
     """``naming rule1``: col 0 = subject folder number (15 → ``s15``), col 2 = participant 1..22."""
-    sheet = _find_sheet(path, ["naming rule1"], "'naming rule1'")
+    sheet = _find_sheet(path, [CASME2_NAMING_SHEETS[0]], f"'{CASME2_NAMING_SHEETS[0]}'")
     df = _read_sheet(path, sheet)
     out: dict[int, str] = {}
     for r in range(len(df)):
@@ -325,7 +328,7 @@ def _casme2_subjects(path: Path) -> dict[int, str]:
 
 def _casme2_codes(path: Path) -> dict[str, str]:
     """``naming rule2``: col 0 = video code (text ``0101``; a number 101 is zero-padded), col 1 = name."""
-    sheet = _find_sheet(path, ["naming rule2"], "'naming rule2'")
+    sheet = _find_sheet(path, [CASME2_NAMING_SHEETS[1]], f"'{CASME2_NAMING_SHEETS[1]}'")
     df = _read_sheet(path, sheet)
     out: dict[str, str] = {}
     for r in range(len(df)):
@@ -391,7 +394,7 @@ _SAMM_COLUMNS = {
 
 
 def _read_samm(path: Path) -> _Raw:
-    sheet = _find_sheet(path, ["FACS_Movement_Only"], "'FACS_Movement_Only'")
+    sheet = _find_sheet(path, [SAMM_SHEET], f"'{SAMM_SHEET}'")
     df = _read_sheet(path, sheet)
     header, cols = _header_row(df, _SAMM_COLUMNS, path.name, sheet)
 
@@ -427,7 +430,7 @@ _CASME3_COLUMNS = {
 
 
 def _read_casme3(path: Path) -> _Raw:
-    sheet = _find_sheet(path, ["AU+Emotion"], "'AU+Emotion'")
+    sheet = _find_sheet(path, [CASME3_SHEET], f"'{CASME3_SHEET}'")
     df = _read_sheet(path, sheet)
     header, cols = _header_row(df, _CASME3_COLUMNS, path.name, sheet)
 
@@ -569,7 +572,7 @@ def _clean_row(rec: dict, fps: float | None, policy: str, report: AnnotationRepo
 
 def _fix_offset(onset: int, apex: int | None, offset: int, fps: float | None, policy: str,
                 rec: dict, report: AnnotationReport) -> int | None:
-    """SPEC §7: ``offset == 0`` or ``offset <= apex`` (1-based) → LGSNet default / apex / drop."""
+    """docs/method.md §7: ``offset == 0`` or ``offset <= apex`` (1-based) → LGSNet default / apex / drop."""
     file, row, video = rec["file"], rec["row"], rec["video"]
     bad = offset == 0 or (apex is not None and offset <= apex)
     if not bad:

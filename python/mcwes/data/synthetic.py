@@ -1,4 +1,4 @@
-"""Synthetic spotting benchmarks shaped like CAS(ME)^2, SAMM-LV and CAS(ME)^3 (SPEC §7).
+"""Synthetic spotting benchmarks shaped like CAS(ME)^2, SAMM-LV and CAS(ME)^3 (docs/method.md §7).
 
 A :class:`SyntheticSet` is a plan (subjects, videos, frame counts, planted expressions, distractor
 events) plus a deterministic renderer of each video's snippet features ``[T, 2D]``
@@ -22,10 +22,10 @@ noise has unit variance, so a direction with amplitude ``a`` has norm ``a·sqrt(
   directions, perturbed per subject ("style") and per event; ``env_e`` is an onset–apex–offset
   envelope averaged over each snippet's frames and scaled to peak 1, so an event's peak snippet
   energy is ``a²·2D`` whatever its length: blinks and head motion have the energy of expressions,
-  which is what fools the energy-threshold baseline (:mod:`mcwes.data.baseline`) but not a model
+  which is what fools the energy-threshold baseline (:mod:`mcwes.spotting.energy`) but not a model
   that learns the expression directions from video-level labels.
 
-Counts per subject (videos / ME / MaE) come from the real datasets' tables (``DATA_FORMATS.md``);
+Counts per subject (videos / ME / MaE) come from the real datasets' published tables;
 CAS(ME)^3 has only totals, so its table is drawn once from them with a fixed seed. Expressions are
 placed without overlap, at least two snippets apart; distractors keep a snippet away from them.
 A video whose expressions do not fit in the drawn length is lengthened to fit.
@@ -47,6 +47,8 @@ import numpy as np
 import pandas as pd
 
 from .annotations import COLUMNS
+from .facts import CASME2_MAIN_SHEETS, CASME2_NAMING_SHEETS, CASME3_SHEET, SAMM_SHEET
+from .facts import DATASETS as _F
 
 __all__ = [
     "PRESETS",
@@ -57,6 +59,7 @@ __all__ = [
     "synthesize",
     "write",
 ]
+
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +118,12 @@ class SynthPreset:
 
 
 PRESETS: dict[str, SynthPreset] = {
-    "casme2": SynthPreset("casme2", 30.0, 8, _parse_table(_CASME2_TABLE), (659, 4374), (9, 15), 35.5, 118,
-                          "CAS(ME)^2code_final.xlsx", dict(CASME2_EMPTY)),
-    "samm_lv": SynthPreset("samm_lv", 200.0, 32, _parse_table(_SAMM_TABLE), (500, 11770), (30, 100), 223.0, 1200,
-                           "SAMM_LongVideos_V3_Release.xlsx"),
-    "casme3": SynthPreset("casme3", 30.0, 8, _casme3_table(), (2000, 3600), (9, 15), 35.5, 118,
-                          "CAS(ME)3_part_A_v2.xlsx"),
+    "casme2": SynthPreset("casme2", _F["casme2"].fps, _F["casme2"].snippet_frames, _parse_table(_CASME2_TABLE),
+                          (659, 4374), (9, 15), 35.5, 118, _F["casme2"].annotation_file, dict(CASME2_EMPTY)),
+    "samm_lv": SynthPreset("samm_lv", _F["samm_lv"].fps, _F["samm_lv"].snippet_frames, _parse_table(_SAMM_TABLE),
+                           (500, 11770), (30, 100), 223.0, 1200, _F["samm_lv"].annotation_file),
+    "casme3": SynthPreset("casme3", _F["casme3"].fps, _F["casme3"].snippet_frames, _casme3_table(), (2000, 3600),
+                          (9, 15), 35.5, 118, _F["casme3"].annotation_file),
 }
 
 
@@ -177,7 +180,8 @@ class SynthParams:
             raise ValueError("mcwes.data.synthetic: expected directions_per_class >= 1 and drift_rank >= 1")
         if not (isinstance(self.feature_scale, (int, float)) and math.isfinite(self.feature_scale)
                 and self.feature_scale > 0):
-            raise ValueError(f"mcwes.data.synthetic: expected feature_scale to be a finite number > 0, got {self.feature_scale!r}")
+            raise ValueError("mcwes.data.synthetic: expected feature_scale to be a finite number > 0, "
+                             f"got {self.feature_scale!r}")
         if self.activation not in ("linear", "relu"):
             raise ValueError(f"mcwes.data.synthetic: expected activation 'linear' or 'relu', got {self.activation!r}")
         if not isinstance(self.neutral_videos, (int, np.integer)) or self.neutral_videos < 0:
@@ -492,7 +496,8 @@ def _render(plan: VideoPlan, g: _GlobalBasis, s: _SubjectBasis, p: SynthPreset, 
     x = rng.standard_normal((t, 2 * g.d))
     x += g.mean + s.offset
     width = params.drift_seconds * p.fps / snip
-    x += params.drift_amplitude * scale * (_smooth_noise(rng, t, params.drift_rank, width) @ g.drift) / math.sqrt(params.drift_rank)
+    drift = _smooth_noise(rng, t, params.drift_rank, width) @ g.drift
+    x += params.drift_amplitude * scale * drift / math.sqrt(params.drift_rank)
     for e in plan.events:
         dirs = s.directions[e.kind]
         mix = rng.dirichlet(np.ones(len(dirs))) @ dirs
@@ -566,16 +571,16 @@ def _write_casme2(synth: SyntheticSet, path: Path) -> None:
     participants = {row[0]: i + 1 for i, row in enumerate(PRESETS["casme2"].subjects)}
     wb = openpyxl.Workbook()
     main = wb.active
-    main.title = "CASFEcode_final"
+    main.title = CASME2_MAIN_SHEETS[0]
     for plan, k, e in _expression_rows(synth):
         code = plan.video.split("_")[1]
         main.append([participants[plan.subject], f"{CASME2_CODES[code]}_{k}", e.onset + 1, e.apex + 1, e.offset + 1,
                      _au(rng), str(rng.choice(["negative", "positive", "surprise", "others"])),
                      "macro-expression" if e.kind == "MaE" else "micro-expression", "others"])
-    rule1 = wb.create_sheet("naming rule1")
+    rule1 = wb.create_sheet(CASME2_NAMING_SHEETS[0])
     for subject, i in participants.items():
         rule1.append([int(subject[1:]), subject, i])
-    rule2 = wb.create_sheet("naming rule2")
+    rule2 = wb.create_sheet(CASME2_NAMING_SHEETS[1])
     for code, name in CASME2_CODES.items():
         rule2.append([code, name])
         rule2.cell(rule2.max_row, 1).number_format = "@"  # text, as in the real file
@@ -588,7 +593,7 @@ def _write_samm(synth: SyntheticSet, path: Path) -> None:
     rng = np.random.default_rng([synth.seed, 6])
     wb = openpyxl.Workbook()
     ws = wb.active
-    ws.title = "FACS_Movement_Only"
+    ws.title = SAMM_SHEET
     description = ["SAMM Long Videos (synthetic, written by mcwes.data.synthetic)",
                    "FACS coding of movements", "Frames are 1-based", "", "Micro: duration <= 0.5 s",
                    "Macro: duration > 0.5 s", "", "", ""]
@@ -608,7 +613,7 @@ def _write_casme3(synth: SyntheticSet, path: Path) -> None:
     rng = np.random.default_rng([synth.seed, 7])
     wb = openpyxl.Workbook()
     ws = wb.active
-    ws.title = "AU+Emotion"
+    ws.title = CASME3_SHEET
     ws.append(["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Expression type", "Objective class"])
     for plan, _, e in _expression_rows(synth):
         ws.append([plan.subject, plan.video.split("_")[-1], e.onset + 1, e.apex + 1, e.offset + 1, _au(rng),

@@ -14,6 +14,10 @@ from .._ext import _C, cuda_compiled, gpu_count
 _DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.int64: 2, torch.bool: 3, torch.int32: 4}
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
+#: Larger than any length a tensor can have, and still an int64: a window (eta), k or m at least this
+#: big acts like any other value >= T, so larger ones are clipped to it before reaching int64 code.
+BEYOND_ANY_LENGTH = 2**62
+
 # Outputs are allocated uninitialised; with poisoning on (tests, MCWES_POISON=1) they are first filled
 # with NaN / -1 / True so a kernel that forgets to write an element is caught.
 _poison = os.environ.get("MCWES_POISON", "") not in ("", "0")
@@ -60,6 +64,19 @@ def require_cuda(op: str) -> None:
         )
 
 
+def _private_probes() -> Any:
+    """The three private torch functions the fast path reads, or None when this torch lacks one of them
+    (then every call goes through the dispatcher: slower, never wrong)."""
+    try:
+        return (torch._C._len_torch_dispatch_stack, torch._C._is_torch_function_mode_enabled,
+                torch._C._functorch.is_functorch_wrapped_tensor)
+    except AttributeError:  # pragma: no cover - depends on the torch release
+        return None
+
+
+_PROBES = _private_probes()
+
+
 def eager_fast_path(*tensors: torch.Tensor) -> bool:
     """True when an op may skip the torch.library dispatcher and run its autograd.Function directly.
 
@@ -67,14 +84,19 @@ def eager_fast_path(*tensors: torch.Tensor) -> bool:
     themselves at spotting sizes. Plain eager calls therefore take a direct path; whenever anything
     could need the registered op (torch.compile/export tracing, FakeTensors and other subclasses,
     functorch transforms, dispatch or function modes such as profilers and FLOP counters) the call goes
-    through ``torch.ops.mcwes.*``. Both paths run the same implementation functions.
+    through ``torch.ops.mcwes.*``. Both paths run the same implementation functions. Telling those
+    cases apart needs three private torch functions (:func:`_private_probes`); a torch without them
+    always takes the dispatcher.
     """
-    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0:
+    if _PROBES is None:
         return False
-    if torch._C._is_torch_function_mode_enabled():
+    dispatch_stack_len, function_mode_enabled, functorch_wrapped = _PROBES
+    if torch.compiler.is_compiling() or dispatch_stack_len() > 0:
+        return False
+    if function_mode_enabled():
         return False
     for t in tensors:
-        if type(t) is not torch.Tensor or torch._C._functorch.is_functorch_wrapped_tensor(t):
+        if type(t) is not torch.Tensor or functorch_wrapped(t):
             return False
     return True
 
@@ -159,3 +181,15 @@ def check_lengths_values(op: str, lengths: torch.Tensor, steps: int) -> None:
     if lengths.numel() and bool(((lengths < 0) | (lengths > steps)).any()):
         bad = lengths[(lengths < 0) | (lengths > steps)][0].item()
         fail(op, "lengths", f"lie in [0, {steps}]", bad)
+
+
+def valid_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """``[B, T]`` bool, True where ``t < lengths[b]``."""
+    return torch.arange(steps, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def plain_lengths(lengths: object, batch: int, steps: int, device: torch.device) -> torch.Tensor:
+    """``lengths`` as int64 ``[B]`` for the plain-PyTorch fallbacks (None: all ``T``), unchecked."""
+    if lengths is None:
+        return torch.full((batch,), steps, dtype=torch.int64, device=device)
+    return torch.as_tensor(lengths, dtype=torch.int64, device=device)
