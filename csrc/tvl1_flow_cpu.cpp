@@ -13,6 +13,8 @@
 // run time (target_clones), so the same wheel is vectorised on AVX2-only machines too.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <utility>
 #include <limits>
 #include <vector>
 
@@ -21,6 +23,9 @@
 
 #if defined(MCWES_OPENMP)
 #include <omp.h>
+#endif
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && !defined(MCWES_SANITIZE)
@@ -73,7 +78,7 @@ struct Team {
   }
 };
 
-constexpr int kMedBlock = 32;  // pixels of a row filtered together (the vector loop of the network)
+constexpr int kMedBlock = 16;  // pixels per vector of the median network
 
 // Floats of median scratch per thread: up to kMaxMedian padded rows (see median_row).
 inline int64_t median_scratch(int w) {
@@ -87,8 +92,9 @@ struct Scratch {
   float *I0 = nullptr, *I1 = nullptr;            // pyramids
   float *I1x = nullptr, *I1y = nullptr;          // gradient of I1 at the current level
   float *wx = nullptr, *wy = nullptr;            // warped gradient
-  float *thr = nullptr, *ig = nullptr, *rhoc = nullptr;  // l_t·|∇I1w|², 1/|∇I1w|² (or 0), rho_c
-  float* u[2][3] = {};                           // flow (u1, u2, u3), double-buffered
+  float* rhoc = nullptr;                         // rho_c: the constant part of the linearised data term
+  float* u[2][3] = {};                           // flow (u1, u2, u3), double-buffered in a team
+  float* median_tmp = nullptr;                   // one thread: the median's output (2 arrays)
   float* p[2][6] = {};                           // dual variables p11, p12, p21, p22, p31, p32
   float* zero_row = nullptr;                     // w zeros: p "above" the first row
   float* halo = nullptr;                         // per team member: 3 rows of the next band's new u
@@ -96,18 +102,25 @@ struct Scratch {
 
   void allocate(int h, int w, int64_t pyramid_area, int comps, int team, bool median) {
     const int64_t a = static_cast<int64_t>(h) * w;
-    const int64_t total = 2 * pyramid_area + 7 * a + 2 * comps * a + 2 * 2 * comps * a + w +
-                          static_cast<int64_t>(team) * (3 * w + (median ? median_scratch(w) : 0));
+    const int64_t bufs = team > 1 ? 2 : 1;  // a team double-buffers u and p; one thread updates in place
+    const int64_t total = 2 * pyramid_area + 5 * a + bufs * 3 * comps * a + w +
+                          static_cast<int64_t>(team) * (3 * w + (median ? median_scratch(w) : 0)) +
+                          (team > 1 || !median ? 0 : 2 * a);
     mem.assign(static_cast<size_t>(total), 0.0f);
     float* q = mem.data();
     auto take = [&](int64_t n) { float* r = q; q += n; return r; };
     I0 = take(pyramid_area);
     I1 = take(pyramid_area);
-    I1x = take(a); I1y = take(a); wx = take(a); wy = take(a); thr = take(a); ig = take(a); rhoc = take(a);
-    for (int b = 0; b < 2; ++b)
+    I1x = take(a); I1y = take(a); wx = take(a); wy = take(a); rhoc = take(a);
+    for (int b = 0; b < bufs; ++b)
       for (int c = 0; c < comps; ++c) u[b][c] = take(a);
-    for (int b = 0; b < 2; ++b)
+    for (int b = 0; b < bufs; ++b)
       for (int c = 0; c < 2 * comps; ++c) p[b][c] = take(a);
+    if (bufs == 1) {  // "both" buffers are the same arrays: the sweep order makes in-place updates exact
+      for (int c = 0; c < 3; ++c) u[1][c] = u[0][c];
+      for (int c = 0; c < 6; ++c) p[1][c] = p[0][c];
+    }
+    median_tmp = team > 1 || !median ? nullptr : take(2 * a);
     zero_row = take(w);
     halo = take(static_cast<int64_t>(team) * 3 * w);
     med = take(static_cast<int64_t>(team) * (median ? median_scratch(w) : 0));
@@ -116,67 +129,130 @@ struct Scratch {
   }
 };
 
-// ---- the median filter: a pruned Batcher odd–even merge sort network, vectorised across x ----------
+// ---- the median filter: a sorting network in registers, vectorised across x ----------------------
+//
+// Batcher's odd–even merge sort network on the k·k window values (padded to a power of two with +inf),
+// built at compile time; comparators against a known +inf are dropped (or become a relabelling), and
+// only those the middle output depends on are kept: 24 for 3×3, 113 for 5×5, 319 for 7×7. Each runs
+// as one min and one max on vectors of kMedBlock pixels held in registers.
 
-struct MedianNet {
-  int n = 0, padded = 0, mid = 0;
-  std::vector<std::pair<int, int>> cmp;
+template <int K>
+struct MedNet {
+  static constexpr int n = K * K;
+  static constexpr int N = n <= 16 ? 16 : (n <= 32 ? 32 : 64);
+  static constexpr int kMaxCmp = 700;  // Batcher on 64 wires has 543 comparators
+  int count = 0;
+  int a[kMaxCmp] = {};
+  int b[kMaxCmp] = {};
+  int out = 0;
 };
 
-MedianNet build_median_net(int k) {
-  MedianNet net;
-  net.n = k * k;
-  net.padded = 1;
-  while (net.padded < net.n) net.padded <<= 1;
-  net.mid = net.n / 2;  // inputs beyond n are +inf, so the median is element n/2 of the sorted list
-  std::vector<std::pair<int, int>> all;
-  const int N = net.padded;
+template <int K>
+constexpr MedNet<K> make_median_net() {
+  using Net = MedNet<K>;
+  constexpr int n = Net::n, N = Net::N;
+  int ca[Net::kMaxCmp] = {}, cb[Net::kMaxCmp] = {};
+  int m = 0;
   for (int p = 1; p < N; p <<= 1)
     for (int q = p; q >= 1; q >>= 1)
       for (int j = q % p; j + q < N; j += 2 * q)
-        for (int i = 0; i < std::min(q, N - j - q); ++i)
-          if ((i + j) / (2 * p) == (i + j + q) / (2 * p)) all.emplace_back(i + j, i + j + q);
-  // Keep only the comparators the median depends on (walk backwards from its wire).
-  std::vector<char> needed(static_cast<size_t>(N), 0);
-  needed[static_cast<size_t>(net.mid)] = 1;
-  for (auto it = all.rbegin(); it != all.rend(); ++it)
-    if (needed[static_cast<size_t>(it->first)] || needed[static_cast<size_t>(it->second)]) {
-      needed[static_cast<size_t>(it->first)] = needed[static_cast<size_t>(it->second)] = 1;
-      net.cmp.push_back(*it);
+        for (int i = 0; i < (q < N - j - q ? q : N - j - q); ++i)
+          if ((i + j) / (2 * p) == (i + j + q) / (2 * p)) {
+            ca[m] = i + j;
+            cb[m] = i + j + q;
+            ++m;
+          }
+  // Forward: wires map to value slots; a comparator with a known +inf on its max side does nothing,
+  // one with +inf on its min side swaps the wires' slots.
+  int slot[64] = {};
+  bool inf[64] = {};
+  for (int w = 0; w < N; ++w) {
+    slot[w] = w;
+    inf[w] = w >= n;
+  }
+  int pa[Net::kMaxCmp] = {}, pb[Net::kMaxCmp] = {};
+  int np = 0;
+  for (int c = 0; c < m; ++c) {
+    const int x = ca[c], y = cb[c];
+    if (inf[y]) continue;
+    if (inf[x]) {
+      const int t = slot[x];
+      slot[x] = slot[y];
+      slot[y] = t;
+      inf[x] = false;
+      inf[y] = true;
+      continue;
     }
-  std::reverse(net.cmp.begin(), net.cmp.end());
+    pa[np] = slot[x];
+    pb[np] = slot[y];
+    ++np;
+  }
+  // Backward: keep what the middle output depends on.
+  Net net;
+  net.out = slot[n / 2];
+  bool need[64] = {};
+  need[net.out] = true;
+  bool keep[Net::kMaxCmp] = {};
+  for (int c = np - 1; c >= 0; --c)
+    if (need[pa[c]] || need[pb[c]]) {
+      need[pa[c]] = need[pb[c]] = true;
+      keep[c] = true;
+    }
+  for (int c = 0; c < np; ++c)
+    if (keep[c]) {
+      net.a[net.count] = pa[c];
+      net.b[net.count] = pb[c];
+      ++net.count;
+    }
   return net;
 }
 
-const MedianNet& median_net(int k) {
-  static const MedianNet n3 = build_median_net(3), n5 = build_median_net(5), n7 = build_median_net(7);
-  return k == 3 ? n3 : (k == 5 ? n5 : n7);
+template <int K>
+struct MedNetHolder {
+  static constexpr MedNet<K> net = make_median_net<K>();
+};
+
+#if defined(__GNUC__)
+typedef float VecF __attribute__((vector_size(kMedBlock * sizeof(float))));
+
+__attribute__((always_inline)) inline void compare_exchange(VecF& lo, VecF& hi) {
+  const VecF a = lo, b = hi;
+  lo = a < b ? a : b;
+  hi = a < b ? b : a;
 }
 
-MCWES_TVL1_CLONES
-void median_block(const float* const* rows, int k, int x0, int nx, const MedianNet& net, float* dst) {
-  float v[64][kMedBlock];
-  const float inf = std::numeric_limits<float>::infinity();
-  for (int dy = 0; dy < k; ++dy)
-    for (int dx = 0; dx < k; ++dx) {
-      const float* r = rows[dy] + x0 + dx;
-      float* o = v[dy * k + dx];
-      for (int i = 0; i < kMedBlock; ++i) o[i] = r[i];
-    }
-  for (int i = net.n; i < net.padded; ++i)
-    for (int j = 0; j < kMedBlock; ++j) v[i][j] = inf;
-  for (const auto& c : net.cmp) {
-    float* a = v[c.first];
-    float* b = v[c.second];
-    for (int i = 0; i < kMedBlock; ++i) {
-      const float lo = a[i] < b[i] ? a[i] : b[i];
-      const float hi = a[i] < b[i] ? b[i] : a[i];
-      a[i] = lo;
-      b[i] = hi;
-    }
-  }
-  for (int i = 0; i < nx; ++i) dst[x0 + i] = v[net.mid][i];
+template <int K, size_t... I>
+__attribute__((always_inline)) inline void run_network(VecF* v, std::index_sequence<I...>) {
+  (compare_exchange(v[MedNetHolder<K>::net.a[I]], v[MedNetHolder<K>::net.b[I]]), ...);
 }
+
+// Row y's median for kMedBlock pixels from x0: rows[dy] are the k padded source rows.
+template <int K>
+MCWES_TVL1_CLONES void median_row_k(const float* const* rows, int w, float* dst) {
+  constexpr const MedNet<K>& net = MedNetHolder<K>::net;
+  for (int x0 = 0; x0 < w; x0 += kMedBlock) {
+    VecF v[MedNet<K>::N];
+    for (int dy = 0; dy < K; ++dy)
+      for (int dx = 0; dx < K; ++dx) std::memcpy(&v[dy * K + dx], rows[dy] + x0 + dx, sizeof(VecF));
+    run_network<K>(v, std::make_index_sequence<static_cast<size_t>(net.count)>{});
+    float o[kMedBlock];
+    std::memcpy(o, &v[net.out], sizeof(VecF));
+    const int nx = std::min(kMedBlock, w - x0);
+    for (int i = 0; i < nx; ++i) dst[x0 + i] = o[i];
+  }
+}
+#else   // compilers without vector extensions: selection per pixel
+template <int K>
+void median_row_k(const float* const* rows, int w, float* dst) {
+  float v[K * K];
+  for (int x = 0; x < w; ++x) {
+    for (int dy = 0; dy < K; ++dy)
+      for (int dx = 0; dx < K; ++dx) v[dy * K + dx] = rows[dy][x + dx];
+    std::nth_element(v, v + K * K / 2, v + K * K);
+    dst[x] = v[K * K / 2];
+  }
+}
+#endif
 
 // Row y of the k×k median of src (h×w, edges repeated) into dst. `pad` holds k padded rows of
 // w + 2r + kMedBlock floats (the tail keeps the last block's loads inside the buffer).
@@ -193,8 +269,9 @@ void median_row(const float* src, int h, int w, int y, int k, float* pad, float*
     for (int64_t i = w + r; i < pw; ++i) d[i] = s[w - 1];
     rows[dy] = d;
   }
-  const MedianNet& net = median_net(k);
-  for (int x0 = 0; x0 < w; x0 += kMedBlock) median_block(rows, k, x0, std::min(kMedBlock, w - x0), net, dst);
+  if (k == 3) median_row_k<3>(rows, w, dst);
+  else if (k == 5) median_row_k<5>(rows, w, dst);
+  else median_row_k<7>(rows, w, dst);
 }
 
 // ---- the fused inner iteration ------------------------------------------------------------------
@@ -203,17 +280,19 @@ struct RowIn {  // what the new u of one row reads
   const float *u1, *u2, *u3;
   const float *p11, *p12, *p21, *p22, *p31, *p32;   // row y
   const float *p12a, *p22a, *p32a;                  // row y − 1 (zeros above the first row)
-  const float *wx, *wy, *thr, *ig, *rhoc;
+  const float *wx, *wy, *rhoc;
 };
 
 // New u of one row (v = u + TH(u), then + theta·div p); returns Σ|Δu|² of the row.
 MCWES_TVL1_CLONES
-float u_row(const RowIn in, int w, bool use_gamma, float l_t, float theta, float gamma, float* __restrict n1,
-            float* __restrict n2, float* __restrict n3) {
+// n1..n3 may be the rows of in.u1..in.u3 themselves (in-place update): element x is read before it
+// is written, and no other element of u is read.
+float u_row(const RowIn in, int w, bool use_gamma, float l_t, float theta, float gamma, float* n1, float* n2,
+            float* n3) {
   float err = 0.0f;
   {  // x = 0: p11, p21 are 0 left of the image
     const float rho = in.rhoc[0] + in.wx[0] * in.u1[0] + in.wy[0] * in.u2[0] + (use_gamma ? gamma * in.u3[0] : 0.0f);
-    const float c = tvl1::th_coeff(rho, in.thr[0], in.ig[0], l_t);
+    const float c = tvl1::th_coeff(rho, in.wx[0] * in.wx[0] + in.wy[0] * in.wy[0], l_t);
     const float d1 = in.p11[0] + in.p12[0] - in.p12a[0];
     const float d2 = in.p21[0] + in.p22[0] - in.p22a[0];
     n1[0] = in.u1[0] + c * in.wx[0] + theta * d1;
@@ -231,7 +310,7 @@ float u_row(const RowIn in, int w, bool use_gamma, float l_t, float theta, float
 #endif
     for (int x = 1; x < w; ++x) {
       const float rho = in.rhoc[x] + in.wx[x] * in.u1[x] + in.wy[x] * in.u2[x];
-      const float c = tvl1::th_coeff(rho, in.thr[x], in.ig[x], l_t);
+      const float c = tvl1::th_coeff(rho, in.wx[x] * in.wx[x] + in.wy[x] * in.wy[x], l_t);
       const float d1 = in.p11[x] - in.p11[x - 1] + in.p12[x] - in.p12a[x];
       const float d2 = in.p21[x] - in.p21[x - 1] + in.p22[x] - in.p22a[x];
       const float a1 = in.u1[x] + c * in.wx[x] + theta * d1;
@@ -247,7 +326,7 @@ float u_row(const RowIn in, int w, bool use_gamma, float l_t, float theta, float
 #endif
     for (int x = 1; x < w; ++x) {
       const float rho = in.rhoc[x] + in.wx[x] * in.u1[x] + in.wy[x] * in.u2[x] + gamma * in.u3[x];
-      const float c = tvl1::th_coeff(rho, in.thr[x], in.ig[x], l_t);
+      const float c = tvl1::th_coeff(rho, in.wx[x] * in.wx[x] + in.wy[x] * in.wy[x], l_t);
       const float d1 = in.p11[x] - in.p11[x - 1] + in.p12[x] - in.p12a[x];
       const float d2 = in.p21[x] - in.p21[x - 1] + in.p22[x] - in.p22a[x];
       const float d3 = in.p31[x] - in.p31[x - 1] + in.p32[x] - in.p32a[x];
@@ -265,10 +344,13 @@ float u_row(const RowIn in, int w, bool use_gamma, float l_t, float theta, float
 }
 
 // New p (pa = x component, pb = y component) of one row from the new u of this row (u) and the next
-// (un; the row itself on the last row, which makes the y difference 0).
+// (un; the row itself on the last row, which makes the y difference 0). na, nb may be pa, pb (in place).
 MCWES_TVL1_CLONES
-void p_row(const float* __restrict u, const float* __restrict un, const float* __restrict pa,
-           const float* __restrict pb, int w, float taut, float* __restrict na, float* __restrict nb) {
+void p_row(const float* u, const float* un, const float* pa, const float* pb, int w, float taut, float* na,
+           float* nb) {
+#if defined(MCWES_OPENMP)
+#pragma omp simd
+#endif
   for (int x = 0; x < w - 1; ++x) {
     const float ux = u[x + 1] - u[x];
     const float uy = un[x] - u[x];
@@ -283,10 +365,34 @@ void p_row(const float* __restrict u, const float* __restrict un, const float* _
   nb[x] = (pb[x] + taut * uy) / ng;
 }
 
+// Denormals as zero while a thread computes (restored after): converged regions drive the updates
+// and dual variables towards 0, and denormal arithmetic is ~100× slower on x86. Values below 1e-38
+// change nothing a flow in pixels can show.
+class FlushDenormals {
+ public:
+  FlushDenormals() {
+#if defined(__SSE__) || defined(__x86_64__)
+    saved_ = _mm_getcsr();
+    _mm_setcsr(saved_ | 0x8040u);  // FTZ | DAZ
+#endif
+  }
+  ~FlushDenormals() {
+#if defined(__SSE__) || defined(__x86_64__)
+    _mm_setcsr(saved_);
+#endif
+  }
+  FlushDenormals(const FlushDenormals&) = delete;
+  FlushDenormals& operator=(const FlushDenormals&) = delete;
+
+ private:
+  unsigned saved_ = 0;
+};
+
 // ---- one pair ---------------------------------------------------------------------------------------
 
 void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& next, const View& out, int64_t n,
                 const Team& team) {
+  FlushDenormals ftz;
   const int H = static_cast<int>(prev.size(1)), W = static_cast<int>(prev.size(2));
   const std::vector<Level> lv = pyramid_levels(H, W, prm);
   const int L = static_cast<int>(lv.size());
@@ -352,10 +458,14 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
       team.sync();
       const Level& c = lv[static_cast<size_t>(s + 1)];
       const double sy = 1.0 / (static_cast<double>(h) / c.h), sx = 1.0 / (static_cast<double>(w) / c.w);
+      // A team writes the other buffer; one thread (u updated in place) writes the data-term arrays,
+      // free until the first warp of this level, and copies back.
+      const bool team_mode = team.size > 1;
+      float* up[3] = {S.wx, S.wy, S.rhoc};
       for (int comp = 0; comp < comps; ++comp) {
         const float mul = comp < 2 ? static_cast<float>(1.0 / prm.scale_step) : 1.0f;
         const float* src = S.u[cur][comp];
-        float* dst = S.u[cur ^ 1][comp];
+        float* dst = team_mode ? S.u[cur ^ 1][comp] : up[comp];
         for (int y = lo; y < hi; ++y) {
           int y0, y1;
           const float fy = tvl1::resize_tap(y, sy, c.h, &y0, &y1);
@@ -370,7 +480,10 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
           }
         }
       }
-      cur ^= 1;
+      if (team_mode)
+        cur ^= 1;
+      else
+        for (int comp = 0; comp < comps; ++comp) std::copy(up[comp], up[comp] + area, S.u[cur][comp]);
     }
     // Gradient of I1 (central differences, clamped) and p = 0.
     for (int y = lo; y < hi; ++y) {
@@ -397,22 +510,18 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
         const float* u2 = S.u[cur][1] + o;
         for (int x = 0; x < w; ++x) {
           const float mx = static_cast<float>(x) + u1[x], my = static_cast<float>(y) + u2[x];
-          const float iw = tvl1::sample_cubic(I1, h, w, mx, my);
-          const float gx = tvl1::sample_cubic(S.I1x, h, w, mx, my);
-          const float gy = tvl1::sample_cubic(S.I1y, h, w, mx, my);
-          const float g = gx * gx + gy * gy;
-          S.wx[o + x] = gx;
-          S.wy[o + x] = gy;
-          S.thr[o + x] = l_t * g;
-          S.ig[o + x] = g > tvl1::kFltEpsilon ? 1.0f / g : 0.0f;
-          S.rhoc[o + x] = iw - gx * u1[x] - gy * u2[x] - I0[o + x];
+          float smp[3];
+          tvl1::sample_cubic3(I1, S.I1x, S.I1y, h, w, mx, my, smp);
+          S.wx[o + x] = smp[1];
+          S.wy[o + x] = smp[2];
+          S.rhoc[o + x] = smp[0] - smp[1] * u1[x] - smp[2] * u2[x] - I0[o + x];
         }
       }
       team.sync();
 
       double error = std::numeric_limits<double>::infinity();
       for (int n_outer = 0; error > eps_scaled && n_outer < prm.outer; ++n_outer) {
-        if (k_med) {
+        if (k_med && team.size > 1) {  // into the other buffer
           for (int comp = 0; comp < comps; ++comp)
             for (int y = lo; y < hi; ++y) {
               float* d = S.u[cur ^ 1][comp] + static_cast<int64_t>(y) * w;
@@ -421,6 +530,12 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
             }
           team.sync();
           cur ^= 1;
+        } else if (k_med) {  // one thread: into median_tmp, then back
+          for (int comp = 0; comp < 2; ++comp) {
+            float* t = S.median_tmp + comp * area;
+            for (int y = 0; y < h; ++y) median_row(S.u[cur][comp], h, w, y, k_med, med_pad, t + static_cast<int64_t>(y) * w);
+            std::copy(t, t + area, S.u[cur][comp]);
+          }
         }
         for (int n_inner = 0; error > eps_scaled && n_inner < prm.inner; ++n_inner) {
           float* const* uo = S.u[cur];
@@ -437,7 +552,7 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
             in.p12a = y > 0 ? po[1] + oa : S.zero_row;
             in.p22a = y > 0 ? po[3] + oa : S.zero_row;
             in.p32a = use_gamma ? (y > 0 ? po[5] + oa : S.zero_row) : nullptr;
-            in.wx = S.wx + o; in.wy = S.wy + o; in.thr = S.thr + o; in.ig = S.ig + o; in.rhoc = S.rhoc + o;
+            in.wx = S.wx + o; in.wy = S.wy + o; in.rhoc = S.rhoc + o;
             return in;
           };
           auto new_u = [&](int y, float* d1, float* d2, float* d3) {

@@ -64,36 +64,45 @@ MCWES_HD void cubic_weights(float t, float w[4]) {
   w[3] = 1.0f - w[0] - w[1] - w[2];
 }
 
-// Bicubic sample of img [h, w] (row stride w) at (x, y); taps outside the image count as 0.
-MCWES_HD float sample_cubic(const float* img, int h, int w, float x, float y) {
+// Bicubic samples of three images [h, w] (row stride w) at the same position (x, y), written to
+// out[0..2]; taps outside the image count as 0 (so does a whole 4×4 window outside it).
+MCWES_HD void sample_cubic3(const float* a, const float* b, const float* c, int h, int w, float x, float y,
+                            float out[3]) {
+  out[0] = out[1] = out[2] = 0.0f;
   const float fx = floorf(x), fy = floorf(y);
   // Positions far outside (a diverged flow) must not overflow the int conversion.
-  if (!(fx > -4.0f && fx < static_cast<float>(w) + 2.0f && fy > -4.0f && fy < static_cast<float>(h) + 2.0f))
-    return 0.0f;
+  if (!(fx > -4.0f && fx < static_cast<float>(w) + 2.0f && fy > -4.0f && fy < static_cast<float>(h) + 2.0f)) return;
   const int ix = static_cast<int>(fx) - 1, iy = static_cast<int>(fy) - 1;
   float wx[4], wy[4];
   cubic_weights(x - fx, wx);
   cubic_weights(y - fy, wy);
-  float sum = 0.0f;
+  const float* img[3] = {a, b, c};
   if (ix >= 0 && ix + 3 < w && iy >= 0 && iy + 3 < h) {
+    for (int k = 0; k < 3; ++k) {
+      float sum = 0.0f;
+      for (int j = 0; j < 4; ++j) {
+        const float* r = img[k] + static_cast<int64_t>(iy + j) * w + ix;
+        sum += wy[j] * (wx[0] * r[0] + wx[1] * r[1] + wx[2] * r[2] + wx[3] * r[3]);
+      }
+      out[k] = sum;
+    }
+    return;
+  }
+  for (int k = 0; k < 3; ++k) {
+    float sum = 0.0f;
     for (int j = 0; j < 4; ++j) {
-      const float* r = img + static_cast<int64_t>(iy + j) * w + ix;
-      sum += wy[j] * (wx[0] * r[0] + wx[1] * r[1] + wx[2] * r[2] + wx[3] * r[3]);
+      const int yy = iy + j;
+      if (yy < 0 || yy >= h) continue;
+      const float* r = img[k] + static_cast<int64_t>(yy) * w;
+      float row = 0.0f;
+      for (int i = 0; i < 4; ++i) {
+        const int xx = ix + i;
+        if (xx >= 0 && xx < w) row += wx[i] * r[xx];
+      }
+      sum += wy[j] * row;
     }
-    return sum;
+    out[k] = sum;
   }
-  for (int j = 0; j < 4; ++j) {
-    const int yy = iy + j;
-    if (yy < 0 || yy >= h) continue;
-    const float* r = img + static_cast<int64_t>(yy) * w;
-    float row = 0.0f;
-    for (int i = 0; i < 4; ++i) {
-      const int xx = ix + i;
-      if (xx >= 0 && xx < w) row += wx[i] * r[xx];
-    }
-    sum += wy[j] * row;
-  }
-  return sum;
 }
 
 // One bilinear resize tap pair: output index d of n_out samples the input (n_in) at
@@ -110,10 +119,12 @@ MCWES_HD float resize_tap(int d, double scale, int n_in, int* i0, int* i1) {
   return s - static_cast<float>(k);
 }
 
-// The coefficient of the thresholding step TH: v = u + coeff·∇I1w (and u3 + coeff·gamma).
-// thr = l_t·g, inv_g = 1/g where g > FLT_EPSILON else 0. Branch-free so that loops vectorise.
-MCWES_HD float th_coeff(float rho, float thr, float inv_g, float l_t) {
-  const float mid = -rho * inv_g;
+// The coefficient of the thresholding step TH: v = u + coeff·∇I1w (and u3 + coeff·gamma), from
+// rho(u) and g = |∇I1w|². Branch-free so that loops vectorise.
+MCWES_HD float th_coeff(float rho, float g, float l_t) {
+  const float thr = l_t * g;
+  const bool flat = !(g > kFltEpsilon);
+  const float mid = flat ? 0.0f : -rho / (flat ? 1.0f : g);
   const float c = rho > thr ? -l_t : mid;
   return rho < -thr ? l_t : c;
 }
