@@ -30,7 +30,7 @@ struct Lv {
 
 struct Bufs {  // per-pair arrays: pair n's copy of array A is A + n * stride
   float *I0, *I1;          // pyramids, stride pyr
-  float *I1x, *I1y, *wx, *wy, *thr, *ig, *rhoc;  // stride area0
+  float *I1x, *I1y, *wx, *wy, *rhoc;  // stride area0
   float* u[3];
   float* p[6];
   float* tmp[3];           // median output
@@ -92,7 +92,7 @@ __global__ void k_level_init(Bufs B, int64_t off, int h, int w, int comps, bool 
     for (int c = 0; c < comps; ++c) B.u[c][o] = 0.0f;
 }
 
-__global__ void k_warp(Bufs B, int64_t off, int h, int w, float l_t, int i_next) {
+__global__ void k_warp(Bufs B, int64_t off, int h, int w, int i_next) {
   int x, y;
   const int n = blockIdx.z;
   if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0 && threadIdx.y == 0) {
@@ -103,15 +103,11 @@ __global__ void k_warp(Bufs B, int64_t off, int h, int w, float l_t, int i_next)
   const int64_t o = n * B.area0 + static_cast<int64_t>(y) * w + x;
   const float u1 = B.u[0][o], u2 = B.u[1][o];
   const float mx = static_cast<float>(x) + u1, my = static_cast<float>(y) + u2;
-  const float iw = tvl1::sample_cubic(B.I1 + n * B.pyr + off, h, w, mx, my);
-  const float gx = tvl1::sample_cubic(B.I1x + n * B.area0, h, w, mx, my);
-  const float gy = tvl1::sample_cubic(B.I1y + n * B.area0, h, w, mx, my);
-  const float g = gx * gx + gy * gy;
-  B.wx[o] = gx;
-  B.wy[o] = gy;
-  B.thr[o] = l_t * g;
-  B.ig[o] = g > tvl1::kFltEpsilon ? 1.0f / g : 0.0f;
-  B.rhoc[o] = iw - gx * u1 - gy * u2 - B.I0[n * B.pyr + off + static_cast<int64_t>(y) * w + x];
+  float smp[3];
+  tvl1::sample_cubic3(B.I1 + n * B.pyr + off, B.I1x + n * B.area0, B.I1y + n * B.area0, h, w, mx, my, smp);
+  B.wx[o] = smp[1];
+  B.wy[o] = smp[2];
+  B.rhoc[o] = smp[0] - smp[1] * u1 - smp[2] * u2 - B.I0[n * B.pyr + off + static_cast<int64_t>(y) * w + x];
 }
 
 __device__ __forceinline__ bool active(const Bufs& B, int i, int n, float eps) {
@@ -165,7 +161,7 @@ __global__ void k_u(Bufs B, int h, int w, bool use_gamma, float l_t, float theta
     const int64_t o = base + static_cast<int64_t>(y) * w + x;
     const float u1 = B.u[0][o], u2 = B.u[1][o], u3 = use_gamma ? B.u[2][o] : 0.0f;
     const float rho = B.rhoc[o] + B.wx[o] * u1 + B.wy[o] * u2 + (use_gamma ? gamma * u3 : 0.0f);
-    const float c = tvl1::th_coeff(rho, B.thr[o], B.ig[o], l_t);
+    const float c = tvl1::th_coeff(rho, B.wx[o] * B.wx[o] + B.wy[o] * B.wy[o], l_t);
     auto div = [&](const float* pa, const float* pb) {
       const float left = x > 0 ? pa[o - 1] : 0.0f;
       const float up = y > 0 ? pb[o - w] : 0.0f;
@@ -258,7 +254,7 @@ void tvl1_flow_fwd_cuda(const View& prev, const View& next, const View& out, dou
   B.N = static_cast<int>(N);
   B.pyr = lv.back().off + static_cast<int64_t>(lv.back().h) * lv.back().w;
   B.area0 = static_cast<int64_t>(H) * W;
-  const int64_t per_pair = 2 * B.pyr + (7 + comps + 2 * comps + 2) * B.area0;
+  const int64_t per_pair = 2 * B.pyr + (5 + comps + 2 * comps + 2) * B.area0;
   // + 8 bytes: room to align the error block (3·N doubles) after the float arrays
   const size_t bytes =
       static_cast<size_t>(N * per_pair) * sizeof(float) + 3 * static_cast<size_t>(N) * sizeof(double) + 8;
@@ -269,7 +265,7 @@ void tvl1_flow_fwd_cuda(const View& prev, const View& next, const View& out, dou
   B.I0 = take(B.pyr);
   B.I1 = take(B.pyr);
   B.I1x = take(B.area0); B.I1y = take(B.area0); B.wx = take(B.area0); B.wy = take(B.area0);
-  B.thr = take(B.area0); B.ig = take(B.area0); B.rhoc = take(B.area0);
+  B.rhoc = take(B.area0);
   for (int c = 0; c < 3; ++c) B.u[c] = c < comps ? take(B.area0) : nullptr;
   for (int c = 0; c < 6; ++c) B.p[c] = c < 2 * comps ? take(B.area0) : nullptr;
   B.tmp[0] = take(B.area0); B.tmp[1] = take(B.area0); B.tmp[2] = nullptr;
@@ -314,7 +310,7 @@ void tvl1_flow_fwd_cuda(const View& prev, const View& next, const View& out, dou
     k_level_init<<<g, block, 0, st>>>(B, l.off, h, w, comps, zero_u);
     const float eps = static_cast<float>(epsilon * epsilon * static_cast<double>(h) * w);
     for (int64_t wp = 0; wp < warps; ++wp) {
-      k_warp<<<g, block, 0, st>>>(B, l.off, h, w, l_t, it);
+      k_warp<<<g, block, 0, st>>>(B, l.off, h, w, it);
       for (int64_t no = 0; no < outer_iterations; ++no) {
         if (k_med) {
           k_median<<<g, block, 0, st>>>(B, h, w, k_med, it, eps);
