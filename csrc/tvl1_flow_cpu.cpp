@@ -295,14 +295,20 @@ float u_row(const RowIn in, int w, bool use_gamma, float l_t, float theta, float
     const float c = tvl1::th_coeff(rho, in.wx[0] * in.wx[0] + in.wy[0] * in.wy[0], l_t);
     const float d1 = in.p11[0] + in.p12[0] - in.p12a[0];
     const float d2 = in.p21[0] + in.p22[0] - in.p22a[0];
-    n1[0] = in.u1[0] + c * in.wx[0] + theta * d1;
-    n2[0] = in.u2[0] + c * in.wy[0] + theta * d2;
-    err += (n1[0] - in.u1[0]) * (n1[0] - in.u1[0]) + (n2[0] - in.u2[0]) * (n2[0] - in.u2[0]);
+    // read every old value before writing: n may alias the old rows
+    const float o1 = in.u1[0], o2 = in.u2[0];
+    const float a1 = o1 + c * in.wx[0] + theta * d1;
+    const float a2 = o2 + c * in.wy[0] + theta * d2;
+    err += (a1 - o1) * (a1 - o1) + (a2 - o2) * (a2 - o2);
     if (use_gamma) {
       const float d3 = in.p31[0] + in.p32[0] - in.p32a[0];
-      n3[0] = in.u3[0] + c * gamma + theta * d3;
-      err += (n3[0] - in.u3[0]) * (n3[0] - in.u3[0]);
+      const float o3 = in.u3[0];
+      const float a3 = o3 + c * gamma + theta * d3;
+      err += (a3 - o3) * (a3 - o3);
+      n3[0] = a3;
     }
+    n1[0] = a1;
+    n2[0] = a2;
   }
   if (!use_gamma) {
 #if defined(MCWES_OPENMP)
@@ -660,7 +666,7 @@ void tvl1_flow_check(const View& prev, const View& next, const View& out, double
 void tvl1_flow_fwd_cpu(const View& prev, const View& next, const View& out, double tau, double lambda, double theta,
                        int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations,
                        int64_t outer_iterations, double scale_step, double gamma, int64_t median_filtering,
-                       int num_threads) {
+                       int64_t row_split, int num_threads) {
   tvl1_flow_check(prev, next, out, tau, lambda, theta, nscales, warps, epsilon, inner_iterations, outer_iterations,
                   scale_step, gamma, median_filtering);
   MCWES_CHECK(prev.device == -1, "mcwes.tvl1_flow: expected CPU tensors for the CPU kernel, got device ", prev.device);
@@ -677,8 +683,13 @@ void tvl1_flow_fwd_cpu(const View& prev, const View& next, const View& out, doub
 #if !defined(MCWES_OPENMP)
   nt = 1;
 #endif
-  // Teams split one pair's rows; worth it only when each band has a few thousand pixels.
-  const bool team_mode = nt > 1 && N < nt && static_cast<int64_t>(H) * W >= 64 * 64 && H >= 4 * nt;
+  // Fewer pairs than threads: teams split each pair's rows (one barrier per iteration). row_split:
+  // 1 always, 0 never, -1 from 256×256 pixels on, where a band's work per iteration (tens of µs)
+  // dwarfs a barrier. A barrier waits for every thread of the team, so on a machine with more busy
+  // threads than cores a team is slower than one thread: there, pass batches (N >= threads).
+  const int64_t area = static_cast<int64_t>(H) * W;
+  const bool split = row_split > 0 || (row_split < 0 && area >= 256 * 256);
+  const bool team_mode = split && nt > 1 && N < nt && H >= 2 * nt;
   if (team_mode) {
     Scratch S;
     S.allocate(H, W, pyramid_area, comps, nt, k_med > 0);

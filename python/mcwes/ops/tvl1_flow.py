@@ -24,6 +24,10 @@ OP = "tvl1_flow"
 __all__ = ["tvl1_flow"]
 
 _FRAME_DTYPES = (torch.float32, torch.uint8)
+
+# CPU, fewer pairs than threads: split each pair's rows among the threads (1), never (0), or from
+# 256×256 pixels on (-1). Tests set it to exercise both paths on small frames.
+_ROW_SPLIT = -1
 _INT_LIMIT = 1_000_000
 
 
@@ -131,7 +135,8 @@ def _tvl1_flow_fwd(prev: torch.Tensor, next: torch.Tensor, tau: float, lambda_: 
     args = (tau, lambda_, theta, nscales, warps, epsilon, inner_iterations, outer_iterations, scale_step, gamma,
             median_filtering)
     if prev.device.type == "cpu":
-        _C.tvl1_flow_fwd_cpu(_util.view(prev), _util.view(next), _util.view(out), *args, _util.num_threads())
+        _C.tvl1_flow_fwd_cpu(_util.view(prev), _util.view(next), _util.view(out), *args, _ROW_SPLIT,
+                             _util.num_threads())
     else:
         _util.require_cuda(OP)
         _C.tvl1_flow_fwd_cuda(_util.view(prev), _util.view(next), _util.view(out), *args, _util.cuda_stream(prev))
