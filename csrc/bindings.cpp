@@ -25,6 +25,7 @@ PYBIND11_MODULE(_C, m) {
   MCWES_DEF(m, spot_postprocess_fwd_cpu);
   MCWES_DEF(m, cscm_attention_fwd_cpu);
   MCWES_DEF(m, cscm_attention_bwd_cpu);
+  MCWES_DEF(m, tvl1_flow_fwd_cpu);
 
   py::dict info;
   info["version"] = MCWES_VERSION;
@@ -52,6 +53,7 @@ PYBIND11_MODULE(_C, m) {
   MCWES_DEF(m, outer_inner_scores_fwd_cuda);
   MCWES_DEF(m, cscm_attention_fwd_cuda);
   MCWES_DEF(m, cscm_attention_bwd_cuda);
+  MCWES_DEF(m, tvl1_flow_fwd_cuda);
 #else
   info["cuda"] = false;
   info["cuda_architectures"] = "";

@@ -55,6 +55,8 @@ void cscm_attention_fwd_cpu(const View& q, const View& lengths, double scale, co
                             int num_threads);
 void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out, const View& lse,
                             const View& lengths, double scale, const View& grad_q, int num_threads);
+void tvl1_flow_check(const View& prev, const View& next, const View& out, double tau, double lambda, double theta, int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations, int64_t outer_iterations, double scale_step, double gamma, int64_t median_filtering);
+void tvl1_flow_fwd_cpu(const View& prev, const View& next, const View& out, double tau, double lambda, double theta, int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations, int64_t outer_iterations, double scale_step, double gamma, int64_t median_filtering, int64_t row_split, int num_threads);
 
 #if defined(MCWES_WITH_CUDA)
 int cuda_device_count();  // 0 when no driver or no device; never throws
@@ -73,6 +75,7 @@ void cscm_attention_fwd_cuda(const View& q, const View& lengths, double scale, c
                              uintptr_t stream);
 void cscm_attention_bwd_cuda(const View& grad_out, const View& q, const View& out, const View& lse,
                              const View& lengths, double scale, const View& grad_q, uintptr_t stream);
+void tvl1_flow_fwd_cuda(const View& prev, const View& next, const View& out, double tau, double lambda, double theta, int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations, int64_t outer_iterations, double scale_step, double gamma, int64_t median_filtering, uintptr_t stream);
 #endif
 
 }  // namespace mcwes

@@ -230,3 +230,205 @@ def spot_postprocess(
     keep.sort(key=lambda i: props[i][0])  # stable: (video, descending score)
     ints = [torch.tensor([props[i][f] for i in keep], dtype=torch.int64) for f in range(4)]
     return (*ints, torch.tensor([props[i][4] for i in keep], dtype=torch.float64))  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------------
+# TV-L1 optical flow (twin of mcwes.ops.tvl1_flow; the choices are documented in
+# csrc/mcwes/kernels/tvl1_flow.h). NumPy float64, whole-image array operations, small images only.
+
+_TVL1_MIN_LEVEL = 16  # a pyramid level narrower or lower than this is not used
+
+
+def _tvl1_resize(img, out_h: int, out_w: int, scale_y: float, scale_x: float):
+    """Bilinear resize, pixel centres aligned: output pixel d samples the input at
+    (d + 0.5)·scale − 0.5, clamped to the image (edge pixels repeat)."""
+    import numpy as np
+
+    in_h, in_w = img.shape
+    sy = np.clip((np.arange(out_h) + 0.5) * scale_y - 0.5, 0.0, in_h - 1)
+    sx = np.clip((np.arange(out_w) + 0.5) * scale_x - 0.5, 0.0, in_w - 1)
+    y0 = np.floor(sy).astype(np.int64)
+    x0 = np.floor(sx).astype(np.int64)
+    wy = (sy - y0)[:, None]
+    wx = (sx - x0)[None, :]
+    y1 = np.minimum(y0 + 1, in_h - 1)
+    x1 = np.minimum(x0 + 1, in_w - 1)
+    top = img[y0][:, x0] * (1 - wx) + img[y0][:, x1] * wx
+    bottom = img[y1][:, x0] * (1 - wx) + img[y1][:, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def _tvl1_cubic_weights(t):
+    """Keys cubic convolution weights (a = −0.75) of the four taps at offsets −1, 0, 1, 2."""
+    a = -0.75
+    w0 = ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a
+    w1 = ((a + 2) * t - (a + 3)) * t * t + 1
+    w2 = ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1
+    w3 = 1 - w0 - w1 - w2
+    return (w0, w1, w2, w3)
+
+
+def _tvl1_warp(img, map_x, map_y):
+    """img sampled at (map_x, map_y) by bicubic interpolation; taps outside the image count as 0."""
+    import numpy as np
+
+    h, w = img.shape
+    ix = np.floor(map_x).astype(np.int64)
+    iy = np.floor(map_y).astype(np.int64)
+    wx = _tvl1_cubic_weights(map_x - ix)
+    wy = _tvl1_cubic_weights(map_y - iy)
+    out = np.zeros_like(img)
+    for j in range(4):
+        yy = iy - 1 + j
+        y_in = (yy >= 0) & (yy < h)
+        for i in range(4):
+            xx = ix - 1 + i
+            inside = y_in & (xx >= 0) & (xx < w)
+            tap = img[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+            out += np.where(inside, tap, 0.0) * wy[j] * wx[i]
+    return out
+
+
+def _tvl1_centered_gradient(img):
+    """Central differences, (I[x+1] − I[x−1]) / 2, with indices clamped to the image."""
+    import numpy as np
+
+    h, w = img.shape
+    xs, ys = np.arange(w), np.arange(h)
+    dx = 0.5 * (img[:, np.minimum(xs + 1, w - 1)] - img[:, np.maximum(xs - 1, 0)])
+    dy = 0.5 * (img[np.minimum(ys + 1, h - 1), :] - img[np.maximum(ys - 1, 0), :])
+    return dx, dy
+
+
+def _tvl1_forward_gradient(u):
+    """Forward differences; 0 in the last column (x) and the last row (y)."""
+    import numpy as np
+
+    dx = np.zeros_like(u)
+    dy = np.zeros_like(u)
+    dx[:, :-1] = u[:, 1:] - u[:, :-1]
+    dy[:-1, :] = u[1:, :] - u[:-1, :]
+    return dx, dy
+
+
+def _tvl1_divergence(p1, p2):
+    """Backward differences with p = 0 before the first column/row (minus the adjoint of the forward
+    gradient)."""
+    import numpy as np
+
+    div = p1.copy()
+    div[:, 1:] -= p1[:, :-1]
+    div += p2
+    div[1:, :] -= p2[:-1, :]
+    return div
+
+
+def _tvl1_median(u, k: int):
+    """k×k median filter, edge pixels repeated outside the image."""
+    import numpy as np
+
+    r = k // 2
+    padded = np.pad(u, r, mode="edge")
+    h, w = u.shape
+    stack = [padded[dy:dy + h, dx:dx + w] for dy in range(k) for dx in range(k)]
+    return np.median(np.stack(stack), axis=0)
+
+
+def tvl1_flow(
+    prev,
+    next,
+    *,
+    tau: float = 0.25,
+    lambda_: float = 0.15,
+    theta: float = 0.3,
+    nscales: int = 5,
+    warps: int = 5,
+    epsilon: float = 0.01,
+    inner_iterations: int = 30,
+    outer_iterations: int = 10,
+    scale_step: float = 0.8,
+    gamma: float = 0.0,
+    median_filtering: int = 5,
+):
+    """Twin of :func:`mcwes.ops.tvl1_flow` for one pair ``[H, W]`` (intensities on the 0–255 scale):
+    the flow ``[2, H, W]`` (u, v) in float64 NumPy."""
+    import numpy as np
+
+    I0 = np.asarray(prev, dtype=np.float64)
+    I1 = np.asarray(next, dtype=np.float64)
+    # The pyramid: each level is the previous one scaled by scale_step (sizes rounded to nearest);
+    # a level below 16 pixels in either dimension ends it.
+    I0s, I1s = [I0], [I1]
+    for _ in range(1, nscales):
+        h, w = I0s[-1].shape
+        nh, nw = int(np.rint(h * scale_step)), int(np.rint(w * scale_step))
+        if nh < _TVL1_MIN_LEVEL or nw < _TVL1_MIN_LEVEL:
+            break
+        I0s.append(_tvl1_resize(I0s[-1], nh, nw, 1 / scale_step, 1 / scale_step))
+        I1s.append(_tvl1_resize(I1s[-1], nh, nw, 1 / scale_step, 1 / scale_step))
+
+    l_t = lambda_ * theta
+    taut = tau / theta
+    use_gamma = gamma != 0
+    h, w = I0s[-1].shape
+    u1, u2, u3 = np.zeros((h, w)), np.zeros((h, w)), np.zeros((h, w))
+    for s in range(len(I0s) - 1, -1, -1):
+        J0, J1 = I0s[s], I1s[s]
+        h, w = J0.shape
+        if u1.shape != (h, w):  # from the coarser level: bilinear zoom, flow divided by scale_step
+            ph, pw = u1.shape
+            u1 = _tvl1_resize(u1, h, w, ph / h, pw / w) / scale_step
+            u2 = _tvl1_resize(u2, h, w, ph / h, pw / w) / scale_step
+            u3 = _tvl1_resize(u3, h, w, ph / h, pw / w)  # the illumination term is not scaled
+        eps_scaled = epsilon * epsilon * h * w
+        J1x, J1y = _tvl1_centered_gradient(J1)
+        p11, p12, p21, p22, p31, p32 = (np.zeros((h, w)) for _ in range(6))
+        xs = np.arange(w)[None, :].astype(np.float64)
+        ys = np.arange(h)[:, None].astype(np.float64)
+        for _warp in range(warps):
+            # Linearise the data term around the current flow u0.
+            map_x, map_y = xs + u1, ys + u2
+            J1w = _tvl1_warp(J1, map_x, map_y)
+            J1wx = _tvl1_warp(J1x, map_x, map_y)
+            J1wy = _tvl1_warp(J1y, map_x, map_y)
+            grad = J1wx * J1wx + J1wy * J1wy
+            rho_c = J1w - J1wx * u1 - J1wy * u2 - J0
+            error = math.inf
+            n_outer = 0
+            while error > eps_scaled and n_outer < outer_iterations:
+                if median_filtering > 1:
+                    u1 = _tvl1_median(u1, median_filtering)
+                    u2 = _tvl1_median(u2, median_filtering)
+                n_inner = 0
+                while error > eps_scaled and n_inner < inner_iterations:
+                    # v: pointwise thresholding of the linearised data term.
+                    rho = rho_c + J1wx * u1 + J1wy * u2 + (gamma * u3 if use_gamma else 0.0)
+                    lower = rho < -l_t * grad
+                    upper = rho > l_t * grad
+                    safe = np.where(grad > _FLT_EPSILON, grad, 1.0)
+                    fi = np.where(lower, l_t, np.where(upper, -l_t, np.where(grad > _FLT_EPSILON, -rho / safe, 0.0)))
+                    v1 = u1 + fi * J1wx
+                    v2 = u2 + fi * J1wy
+                    # fi * gamma is the step of u3 when the middle case uses -rho/grad, as the others
+                    v3 = u3 + fi * gamma
+                    # u: v plus theta times the divergence of the dual variable.
+                    new1 = v1 + theta * _tvl1_divergence(p11, p12)
+                    new2 = v2 + theta * _tvl1_divergence(p21, p22)
+                    error = float(np.sum((new1 - u1) ** 2) + np.sum((new2 - u2) ** 2))
+                    u1, u2 = new1, new2
+                    if use_gamma:
+                        new3 = v3 + theta * _tvl1_divergence(p31, p32)
+                        error += float(np.sum((new3 - u3) ** 2))
+                        u3 = new3
+                    # p: projected gradient ascent step on the dual variable.
+                    for (pa, pb), u in (((p11, p12), u1), ((p21, p22), u2)) + ((((p31, p32), u3),) if use_gamma else ()):
+                        ux, uy = _tvl1_forward_gradient(u)
+                        ng = 1.0 + taut * np.sqrt(ux * ux + uy * uy)
+                        pa[...] = (pa + taut * ux) / ng
+                        pb[...] = (pb + taut * uy) / ng
+                    n_inner += 1
+                n_outer += 1
+    return np.stack([u1, u2])
+
+
+_FLT_EPSILON = 1.1920928955078125e-07  # float32 machine epsilon: below it |∇I1|² counts as 0

@@ -13,8 +13,10 @@ from .multi_top_proposals import multi_top_proposals
 from .outer_inner_scores import outer_inner_scores
 from .nms_1d import nms_1d
 from .spot_postprocess import SpotProposals, spot_postprocess
+from .tvl1_flow import tvl1_flow
 
 __all__ = [
     "topk_pool", "topk_k", "cscm_attention", "duration_mask", "multi_top_proposals", "outer_inner_scores",
     "nms_1d", "spot_postprocess", "SpotProposals", "set_backend", "get_backend", "use_backend", "backend_for",
+    "tvl1_flow",
 ]
