@@ -1,13 +1,15 @@
 // CPU driver of cscm_attention. One video at a time, all threads on it: q is packed once into
-// contiguous rows and into transposed column panels; the upper-triangular tile pairs (I <= J)
+// transposed column panels and 16-column value strips (the two operand layouts of cpu_gemm.h, so
+// no product packs anything); the upper-triangular tile pairs (I <= J)
 // are dealt round-robin to the threads, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
 // and, transposed, for row block J. Because one pair writes to two row blocks, every thread keeps
 // its own streaming-softmax state (m, l, numerator) for the video's rows; the states are merged
-// in thread order at the end. Scratch: 2·T·D packed copies (3·T·D in the backward) + threads·T·D partial sums + a few
+// in thread order at the end. Scratch: 2·T·D packed copies (4·T·D in the backward) + threads·T·D partial sums + a few
 // BS×BS tiles per thread, all O(T·D): nothing grows with T². See mcwes/kernels/cscm_attention.h.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <new>
 #include <vector>
 
 #include "cpu_gemm.h"
@@ -49,6 +51,23 @@ void check_values(const View& q, const View& lengths, double scale) {
 }
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// Cache-line-aligned storage for the packed operands (every strip and panel row starts on a line).
+template <typename T>
+struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <typename U>
+  Aligned64(const Aligned64<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <typename U>
+  bool operator==(const Aligned64<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const Aligned64<U>&) const { return false; }
+};
+template <typename T>
+using AVec = std::vector<T, Aligned64<T>>;
 
 struct Team {
   int tid = 0, size = 1;
@@ -118,38 +137,52 @@ void for_videos(int64_t B, int threads, MakeWs&& make_ws, Prepare&& prepare, Vid
   }
 }
 
-// One video's q as contiguous rows (L×D) and as transposed panels: panel J is D×kBS holding
-// columns J·kBS.., zero-padded to kBS so the products can round their width up.
+// One video's rows (q, or dO in the backward) in the two layouts of cpu_gemm.h, per block J of kBS
+// rows: panel J is D×kBS holding the block transposed (the k-major A and the strip-major B of the
+// score products q_I·q_Jᵀ), zero-padded to kBS columns; value strip block J is Dp/16 strips of
+// kBS×16 (the B of the products P·q_J), D zero-padded to Dp = round_up(D, 16).
 template <typename T>
 struct Packed {
-  int64_t L = 0, D = 0, nb = 0;
-  std::vector<T> rows, panels;
-  const T* row(int64_t i) const { return rows.data() + i * D; }
+  int64_t L = 0, D = 0, Dp = 0, nb = 0;
+  AVec<T> panels, strips;
+  void allocate(int64_t T_, int64_t D_) {
+    D = D_;
+    Dp = round_up(D_, cpu_gemm::kNS);
+    panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
+    strips.resize(static_cast<size_t>(round_up(T_, kBS) * Dp));
+  }
   const T* panel(int64_t J) const { return panels.data() + J * D * kBS; }
+  const T* strip(int64_t J) const { return strips.data() + J * kBS * Dp; }
 };
 
 template <typename T>
-void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, int64_t L, int64_t D, Packed<T>& p,
-               bool panels = true) {
+void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, Packed<T>& p) {
+  const int64_t L = p.L, D = p.D, Dp = p.Dp, ns = cpu_gemm::kNS;
   team_for(team, p.nb, [&](int64_t J) {
     const int64_t j0 = J * kBS, bj = std::min(kBS, L - j0);
     T* panel = p.panels.data() + J * D * kBS;
-    for (int64_t j = 0; j < bj; ++j) {
-      T* row = p.rows.data() + (j0 + j) * D;
-      for (int64_t d = 0; d < D; ++d) row[d] = src(b, j0 + j, d);
-      if (panels)
-        for (int64_t d = 0; d < D; ++d) panel[d * kBS + j] = row[d];
+    T* strip = p.strips.data() + J * kBS * Dp;
+    for (int64_t j = 0; j < kBS; ++j) {
+      for (int64_t d = 0; d < D; ++d) {
+        const T v = j < bj ? src(b, j0 + j, d) : T(0);
+        panel[d * kBS + j] = v;
+        strip[(d / ns) * kBS * ns + j * ns + d % ns] = v;
+      }
+      for (int64_t d = D; d < Dp; ++d) strip[(d / ns) * kBS * ns + j * ns + d % ns] = T(0);
     }
-    if (panels)
-      for (int64_t d = 0; d < D; ++d)
-        for (int64_t j = bj; j < kBS; ++j) panel[d * kBS + j] = T(0);
   });
 }
 
-// C[bi×bj] = A rows (bi×D) · panel (D×bj); the width is rounded up inside the zero-padded panel.
+// C[bi×bj] (leading dimension kBS) = rows I of one packed operand · rows J of another, transposed.
 template <typename T>
-void scores(const T* A, int64_t bi, int64_t bj, int64_t D, const T* panel, T* C) {
-  cpu_gemm::gemm<T>(bi, std::min(kBS, round_up(bj, cpu_gemm::kMaxNR)), D, A, D, panel, kBS, C, kBS, false);
+void scores(int level, const T* panel_i, int64_t bi, int64_t bj, int64_t D, const T* panel_j, T* C) {
+  cpu_gemm::gemm<T>(level, bi, bj, D, panel_i, kBS, panel_j, kBS, cpu_gemm::kNS, C, kBS, false);
+}
+
+// C[rows×D] (leading dimension D) += Pk (k-major: Pk[k·kBS + r], keys × rows) · rows J of p.
+template <typename T>
+void apply(int level, const T* Pk, int64_t rows, int64_t keys, const Packed<T>& p, int64_t J, T* C) {
+  cpu_gemm::gemm<T>(level, rows, p.D, keys, Pk, kBS, p.strip(J), cpu_gemm::kNS, kBS * cpu_gemm::kNS, C, p.D, true);
 }
 
 // Per-thread streaming-softmax state for all rows of the current video plus tile scratch.
@@ -167,7 +200,7 @@ struct FwdState {
 };
 
 // Online-softmax update of rows r0.. (n rows) with scores x(r, c) over nc keys; writes the
-// probabilities (relative to the new max) to prob[r·kBS + c] and rescales the numerators.
+// probabilities (relative to the new max) k-major to prob[c·kBS + r] and rescales the numerators.
 template <typename T, typename X>
 void online_rows(FwdState<T>& st, int64_t r0, int64_t n, int64_t nc, int64_t D, X x, T* prob) {
   for (int64_t r = 0; r < n; ++r) {
@@ -177,10 +210,10 @@ void online_rows(FwdState<T>& st, int64_t r0, int64_t n, int64_t nc, int64_t D, 
     const T m_new = std::max(m, mx);
     const T alpha = m == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m - m_new);
     T sum = T(0);
-    T* pr = prob + r * kBS;
     for (int64_t c = 0; c < nc; ++c) {
-      pr[c] = std::exp(x(r, c) - m_new);
-      sum += pr[c];
+      const T e = std::exp(x(r, c) - m_new);
+      prob[c * kBS + r] = e;
+      sum += e;
     }
     T& l = st.l[static_cast<size_t>(r0 + r)];
     l = alpha * l + sum;
@@ -193,18 +226,18 @@ void online_rows(FwdState<T>& st, int64_t r0, int64_t n, int64_t nc, int64_t D, 
 }
 
 template <typename T>
-void fwd_pair(const Packed<T>& pk, T scale, int64_t I, int64_t J, FwdState<T>& st) {
+void fwd_pair(int level, const Packed<T>& pk, T scale, int64_t I, int64_t J, FwdState<T>& st) {
   const int64_t D = pk.D, i0 = I * kBS, j0 = J * kBS;
   const int64_t bi = std::min(kBS, pk.L - i0), bj = std::min(kBS, pk.L - j0);
   T* S = st.s.data();
-  scores(pk.row(i0), bi, bj, D, pk.panel(J), S);
+  scores(level, pk.panel(I), bi, bj, D, pk.panel(J), S);
   for (int64_t i = 0; i < bi; ++i)
     for (int64_t j = 0; j < bj; ++j) S[i * kBS + j] *= scale;
   online_rows(st, i0, bi, bj, D, [&](int64_t r, int64_t c) { return S[r * kBS + c]; }, st.p.data());
-  cpu_gemm::gemm<T>(bi, D, bj, st.p.data(), kBS, pk.row(j0), D, st.num.data() + i0 * D, D, true);
+  apply(level, st.p.data(), bi, bj, pk, J, st.num.data() + i0 * D);
   if (I == J) return;
   online_rows(st, j0, bj, bi, D, [&](int64_t r, int64_t c) { return S[c * kBS + r]; }, st.pt.data());
-  cpu_gemm::gemm<T>(bj, D, bi, st.pt.data(), kBS, pk.row(i0), D, st.num.data() + j0 * D, D, true);
+  apply(level, st.pt.data(), bj, bi, pk, I, st.num.data() + j0 * D);
 }
 
 // Merges the threads' states of row i into out[b, i, :] and lse[b, i].
@@ -239,15 +272,14 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
   const auto ls = lse.s3<T>();
   const T scale = static_cast<T>(scale_d);
   const int threads = std::max(1, std::min(nt, 64));
+  const int level = cpu_isa_level();
   struct Ws {
     Packed<T> pk;
     std::vector<FwdState<T>> states;
   };
   auto make_ws = [&](int n) {
     Ws ws;
-    ws.pk.D = D;
-    ws.pk.rows.resize(static_cast<size_t>(T_ * D));
-    ws.pk.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
+    ws.pk.allocate(T_, D);
     ws.states.resize(static_cast<size_t>(n));
     return ws;
   };
@@ -259,10 +291,10 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
     const int64_t L = ws.pk.L;
     FwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
     if (L > 0) {
-      pack_rows(team, qs, b, L, D, ws.pk);
+      pack_rows(team, qs, b, ws.pk);
       st.reset(L, D);
       team_for(team, ws.pk.nb, [&](int64_t I) {
-        for (int64_t J = I; J < ws.pk.nb; ++J) fwd_pair(ws.pk, scale, I, J, st);
+        for (int64_t J = I; J < ws.pk.nb; ++J) fwd_pair(level, ws.pk, scale, I, J, st);
       });
       team_barrier(team);
     }
@@ -291,16 +323,18 @@ struct BwdState {
 // lse holds (row max, log of the row sum) pairs: P = exp((s − max) − log sum) keeps the digits
 // that a single rounded logsumexp near |s| ~ 1000 would lose.
 template <typename T>
-void bwd_pair(const Packed<T>& pq, const Packed<T>& pdo, const std::vector<T>& lse, const std::vector<T>& dv, T scale,
-              int64_t I, int64_t J, BwdState<T>& st) {
+void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const std::vector<T>& lse,
+              const std::vector<T>& dv, T scale, int64_t I, int64_t J, BwdState<T>& st) {
   const int64_t D = pq.D, i0 = I * kBS, j0 = J * kBS;
   const int64_t bi = std::min(kBS, pq.L - i0), bj = std::min(kBS, pq.L - j0);
   const bool diag = I == J;
   T *S = st.s.data(), *dP = st.dp.data(), *X = diag ? st.dp.data() : st.x.data();
-  scores(pq.row(i0), bi, bj, D, pq.panel(J), S);    // q_i·q_j
-  scores(pdo.row(i0), bi, bj, D, pq.panel(J), dP);  // dO_i·q_j
-  if (!diag) scores(pdo.row(j0), bj, bi, D, pq.panel(I), X);  // X[j][i] = dO_j·q_i
-  T *E = st.e.data(), *PT = st.pt.data(), *Et = st.et.data(), *P = st.p.data();
+  scores(level, pq.panel(I), bi, bj, D, pq.panel(J), S);    // q_i·q_j
+  scores(level, pdo.panel(I), bi, bj, D, pq.panel(J), dP);  // dO_i·q_j
+  if (!diag) scores(level, pdo.panel(J), bj, bi, D, pq.panel(I), X);  // X[j][i] = dO_j·q_i
+  // k-major operands: for the rows i of block I (keys j) entry (i, j) sits at [j·kBS + i] (Et, PTt);
+  // for the rows j of block J (keys i) at [i·kBS + j] (E, P).
+  T *E = st.e.data(), *PTt = st.pt.data(), *Et = st.et.data(), *P = st.p.data();
   for (int64_t i = 0; i < bi; ++i) {
     const T m_i = lse[static_cast<size_t>(2 * (i0 + i))], ll_i = lse[static_cast<size_t>(2 * (i0 + i) + 1)];
     const T dv_i = dv[static_cast<size_t>(i0 + i)];
@@ -309,19 +343,19 @@ void bwd_pair(const Packed<T>& pq, const Packed<T>& pdo, const std::vector<T>& l
       T p, pt;
       const T e = cscm_attention::grad_entry(scale * S[i * kBS + j], dP[i * kBS + j], X[j * kBS + i], m_i, ll_i, dv_i,
                                              lse[2 * jj], lse[2 * jj + 1], dv[jj], scale, &p, &pt);
-      E[i * kBS + j] = e;
-      PT[i * kBS + j] = pt;
       Et[j * kBS + i] = e;
-      P[j * kBS + i] = p;
+      PTt[j * kBS + i] = pt;
+      E[i * kBS + j] = e;
+      P[i * kBS + j] = p;
     }
   }
   T* dqi = st.dq.data() + i0 * D;
-  cpu_gemm::gemm<T>(bi, D, bj, E, kBS, pq.row(j0), D, dqi, D, true);
-  cpu_gemm::gemm<T>(bi, D, bj, PT, kBS, pdo.row(j0), D, dqi, D, true);
+  apply(level, Et, bi, bj, pq, J, dqi);
+  apply(level, PTt, bi, bj, pdo, J, dqi);
   if (diag) return;
   T* dqj = st.dq.data() + j0 * D;
-  cpu_gemm::gemm<T>(bj, D, bi, Et, kBS, pq.row(i0), D, dqj, D, true);
-  cpu_gemm::gemm<T>(bj, D, bi, P, kBS, pdo.row(i0), D, dqj, D, true);
+  apply(level, E, bj, bi, pq, I, dqj);
+  apply(level, P, bj, bi, pdo, I, dqj);
 }
 
 template <typename T>
@@ -336,18 +370,16 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
   const auto gq = grad_q.s3<T>();
   const T scale = static_cast<T>(scale_d);
   const int threads = std::max(1, std::min(nt, 64));
+  const int level = cpu_isa_level();
   struct Ws {
-    Packed<T> pq, pdo;  // dO is only read by rows: no panels
+    Packed<T> pq, pdo;
     std::vector<T> lse, dv;
     std::vector<BwdState<T>> states;
   };
   auto make_ws = [&](int n) {
     Ws ws;
-    for (auto* p : {&ws.pq, &ws.pdo}) {
-      p->D = D;
-      p->rows.resize(static_cast<size_t>(T_ * D));
-    }
-    ws.pq.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
+    ws.pq.allocate(T_, D);
+    ws.pdo.allocate(T_, D);
     ws.lse.resize(static_cast<size_t>(2 * T_));
     ws.dv.resize(static_cast<size_t>(T_));
     ws.states.resize(static_cast<size_t>(n));
@@ -363,18 +395,19 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
     const int64_t L = ws.pq.L;
     BwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
     if (L > 0) {
-      pack_rows(team, qs, b, L, D, ws.pq);
-      pack_rows(team, gs, b, L, D, ws.pdo, false);
+      pack_rows(team, qs, b, ws.pq);
+      pack_rows(team, gs, b, ws.pdo);
       team_for(team, L, [&](int64_t i) {
-        T acc = T(0);
-        for (int64_t d = 0; d < D; ++d) acc += gs(b, i, d) * os(b, i, d);
-        ws.dv[static_cast<size_t>(i)] = acc;
+        // rowsum(dO ⊙ O) in double: it is subtracted from dO_i·q_j, nearly equal on a one-hot row.
+        double acc = 0.0;
+        for (int64_t d = 0; d < D; ++d) acc += static_cast<double>(gs(b, i, d)) * static_cast<double>(os(b, i, d));
+        ws.dv[static_cast<size_t>(i)] = static_cast<T>(acc);
         ws.lse[static_cast<size_t>(2 * i)] = ls(b, i, 0);
         ws.lse[static_cast<size_t>(2 * i + 1)] = ls(b, i, 1);
       });
       st.reset(L, D);
       team_for(team, ws.pq.nb, [&](int64_t I) {
-        for (int64_t J = I; J < ws.pq.nb; ++J) bwd_pair(ws.pq, ws.pdo, ws.lse, ws.dv, scale, I, J, st);
+        for (int64_t J = I; J < ws.pq.nb; ++J) bwd_pair(level, ws.pq, ws.pdo, ws.lse, ws.dv, scale, I, J, st);
       });
       team_barrier(team);
     }

@@ -5,7 +5,7 @@
 ``mcwes.ops`` holds the compiled kernels and ``mcwes.reference`` their naive twins.
 """
 from ._version import __version__
-from ._ext import build_info
+from ._ext import build_info, cpu_isa, set_cpu_isa
 from . import data, losses, ops, reference
 from .config import Config
 from .model import MCWES, MCWESOutput
@@ -17,7 +17,7 @@ from .inference import load, spot
 from .loso import LosoResult, loso
 
 __all__ = [
-    "__version__", "build_info", "data", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
+    "__version__", "build_info", "cpu_isa", "set_cpu_isa", "data", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
     "load_checkpoint", "save_checkpoint", "Trainer", "VideoItem", "Proposal", "Proposals", "EvaluationResult",
     "evaluate", "load", "spot", "LosoResult", "loso",
 ]
