@@ -5,7 +5,8 @@
 //   C[M×N] += A[M×K] · B[K×N]       (accumulate == true)
 //
 // Operand layouts (the callers pack their data this way once, so no product packs anything):
-//   A  k-major:        A(r, k) = A[k·lda + r]                      (lda >= M)
+//   A  k-major:        A(r, k) = A[k·lda + r]   (a_rows == false, lda >= M), or
+//      row-major:      A(r, k) = A[r·lda + k]   (a_rows == true, lda >= K)
 //   B  column strips:  B(k, c) = B[(c / kNS)·sb + k·ldb + c % kNS]  (strips of kNS = 16 columns;
 //                      the columns of the last strip past N must be readable, e.g. zero padding)
 //   C  row-major with leading dimension ldc; exactly M×N elements are read and written.
@@ -68,7 +69,13 @@ MCWES_ALWAYS_INLINE T madd(T a, T b, T c) {
 
 // Portable MR × (S·16) tile over kc steps, written for the compiler to vectorise. Writes the first
 // nc columns (nc <= S·16); C is added when load_c.
-template <typename T, int MR, int S, bool kFma>
+// Address of A(r, k) for a tile whose A(0, 0) is at A.
+template <bool kARows, typename T>
+MCWES_ALWAYS_INLINE const T* a_at(const T* A, int64_t lda, int r, int64_t k) {
+  return kARows ? A + r * lda + k : A + k * lda + r;
+}
+
+template <typename T, int MR, int S, bool kFma, bool kARows>
 MCWES_ALWAYS_INLINE void micro_portable(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
                                         T* C, int64_t ldc, bool load_c, int nc) {
   constexpr int NR = S * static_cast<int>(kNS);
@@ -79,12 +86,13 @@ MCWES_ALWAYS_INLINE void micro_portable(int64_t kc, const T* A, int64_t lda, con
     T brow[NR];
     for (int s = 0; s < S; ++s)
       for (int c = 0; c < kNS; ++c) brow[s * kNS + c] = B[s * sb + k * ldb + c];
-    const T* a = A + k * lda;
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 16
 #endif
-    for (int r = 0; r < MR; ++r)
-      for (int c = 0; c < NR; ++c) acc[r][c] = madd<kFma>(a[r], brow[c], acc[r][c]);
+    for (int r = 0; r < MR; ++r) {
+      const T a = *a_at<kARows>(A, lda, r, k);
+      for (int c = 0; c < NR; ++c) acc[r][c] = madd<kFma>(a, brow[c], acc[r][c]);
+    }
   }
   for (int r = 0; r < MR; ++r)
     for (int c = 0; c < nc; ++c) C[r * ldc + c] = load_c ? C[r * ldc + c] + acc[r][c] : acc[r][c];
@@ -103,7 +111,7 @@ MCWES_ALWAYS_INLINE void with_rows(int mr, F&& f) {
 
 // The blocked loops around a micro-kernel: tile(kc, A, B, C, load_c, mr, nc) with mr <= MR rows and
 // nc <= S·16 columns.
-template <typename T, int MR, int S, typename Tile>
+template <typename T, int MR, int S, bool kARows, typename Tile>
 MCWES_ALWAYS_INLINE void blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
                                  int64_t sb, T* C, int64_t ldc, bool accumulate, Tile&& tile) {
   if (M <= 0 || N <= 0) return;
@@ -122,28 +130,29 @@ MCWES_ALWAYS_INLINE void blocked(int64_t M, int64_t N, int64_t K, const T* A, in
       const T* b = B + (n0 / kNS) * sb + k0 * ldb;
       for (int64_t m0 = 0; m0 < M; m0 += MR) {
         const int mr = static_cast<int>(std::min<int64_t>(MR, M - m0));
-        tile(kc, A + k0 * lda + m0, b, C + m0 * ldc + n0, load_c, mr, nc);
+        const T* a = kARows ? A + m0 * lda + k0 : A + k0 * lda + m0;
+        tile(kc, a, b, C + m0 * ldc + n0, load_c, mr, nc);
       }
     }
   }
 }
 
-template <typename T, int MR, int S, bool kFma>
+template <typename T, int MR, int S, bool kFma, bool kARows>
 MCWES_ALWAYS_INLINE void gemm_portable_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
                                             int64_t ldb, int64_t sb, T* C, int64_t ldc, bool accumulate) {
-  blocked<T, MR, S>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
+  blocked<T, MR, S, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
                     [&](int64_t kc, const T* a, const T* b, T* c, bool load_c, int mr, int nc) {
                       with_rows<MR>(mr, [&](auto rows) {
-                        micro_portable<T, decltype(rows)::value, S, kFma>(kc, a, lda, b, ldb, sb, c, ldc, load_c,
+                        micro_portable<T, decltype(rows)::value, S, kFma, kARows>(kc, a, lda, b, ldb, sb, c, ldc, load_c,
                                                                           nc);
                       });
                     });
 }
 
-template <typename T>
+template <bool kARows, typename T>
 void gemm_scalar(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
                  T* C, int64_t ldc, bool accumulate) {
-  gemm_portable_impl<T, 4, 1, false>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  gemm_portable_impl<T, 4, 1, false, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
 
 #if defined(MCWES_GEMM_X86)
@@ -151,7 +160,7 @@ void gemm_scalar(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const
 // ---- AVX2 + FMA ------------------------------------------------------------------------------
 
 // MR×16 float tile (MR <= 6): per k one 16-wide row of the B strip (two loads) and MR broadcasts.
-template <int MR>
+template <int MR, bool kARows>
 MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const float* A, int64_t lda, const float* B,
                                                           int64_t ldb, float* C, int64_t ldc, bool load_c, int nc) {
   __m256 c0[MR], c1[MR];
@@ -164,11 +173,10 @@ MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const floa
   }
   for (int64_t k = 0; k < kc; ++k) {
     const float* b = B + k * ldb;
-    const float* a = A + k * lda;
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     MCWES_UNROLL_ROWS
     for (int r = 0; r < MR; ++r) {
-      const __m256 x = _mm256_broadcast_ss(a + r);
+      const __m256 x = _mm256_broadcast_ss(a_at<kARows>(A, lda, r, k));
       c0[r] = _mm256_fmadd_ps(x, b0, c0[r]);
       c1[r] = _mm256_fmadd_ps(x, b1, c1[r]);
     }
@@ -202,33 +210,35 @@ MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const floa
   }
 }
 
+template <bool kARows>
 MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                                         int64_t ldb, int64_t sb, float* C, int64_t ldc, bool accumulate) {
-  blocked<float, 6, 1>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
+  blocked<float, 6, 1, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
                        [&](int64_t kc, const float* a, const float* b, float* c, bool load_c, int mr, int nc)
                            MCWES_TARGET_AVX2 {
                              switch (mr) {
-                               case 6: return micro_avx2_f32<6>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               case 5: return micro_avx2_f32<5>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               case 4: return micro_avx2_f32<4>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               case 3: return micro_avx2_f32<3>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               case 2: return micro_avx2_f32<2>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               default: return micro_avx2_f32<1>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               case 6: return micro_avx2_f32<6, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               case 5: return micro_avx2_f32<5, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               case 4: return micro_avx2_f32<4, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               case 3: return micro_avx2_f32<3, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               case 2: return micro_avx2_f32<2, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               default: return micro_avx2_f32<1, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
                              }
                            });
 }
 
+template <bool kARows>
 MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
                                         const double* B, int64_t ldb, int64_t sb, double* C, int64_t ldc,
                                         bool accumulate) {
   // 3 rows × 16 doubles = 12 YMM accumulators.
-  gemm_portable_impl<double, 3, 1, true>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  gemm_portable_impl<double, 3, 1, true, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
 
 // ---- AVX-512 ---------------------------------------------------------------------------------
 
 // MR×32 float tile (MR <= 12): two strips, per k two 16-wide loads and MR broadcasts.
-template <int MR>
+template <int MR, bool kARows>
 MCWES_TARGET_AVX512 MCWES_ALWAYS_INLINE void micro_avx512_f32(int64_t kc, const float* A, int64_t lda,
                                                               const float* B, int64_t ldb, int64_t sb, float* C,
                                                               int64_t ldc, bool load_c, int nc) {
@@ -243,10 +253,9 @@ MCWES_TARGET_AVX512 MCWES_ALWAYS_INLINE void micro_avx512_f32(int64_t kc, const 
   const float* B1 = B + (nc > 16 ? sb : 0);  // a one-strip tile re-reads strip 0 (its result is dropped)
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_loadu_ps(B + k * ldb), b1 = _mm512_loadu_ps(B1 + k * ldb);
-    const float* a = A + k * lda;
     MCWES_UNROLL_ROWS
     for (int r = 0; r < MR; ++r) {
-      const __m512 x = _mm512_set1_ps(a[r]);
+      const __m512 x = _mm512_set1_ps(*a_at<kARows>(A, lda, r, k));
       c0[r] = _mm512_fmadd_ps(x, b0, c0[r]);
       c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);
     }
@@ -266,37 +275,46 @@ MCWES_TARGET_AVX512 MCWES_ALWAYS_INLINE void micro_avx512_f32(int64_t kc, const 
   }
 }
 
+template <bool kARows>
 MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                                             const float* B, int64_t ldb, int64_t sb, float* C, int64_t ldc,
                                             bool accumulate) {
-  blocked<float, 12, 2>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
+  blocked<float, 12, 2, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
                         [&](int64_t kc, const float* a, const float* b, float* c, bool load_c, int mr, int nc)
                             MCWES_TARGET_AVX512 {
                               with_rows<12>(mr, [&](auto rows) MCWES_TARGET_AVX512 {
-                                micro_avx512_f32<decltype(rows)::value>(kc, a, lda, b, ldb, sb, c, ldc, load_c, nc);
+                                micro_avx512_f32<decltype(rows)::value, kARows>(kc, a, lda, b, ldb, sb, c, ldc, load_c, nc);
                               });
                             });
 }
 
+template <bool kARows>
 MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
                                             const double* B, int64_t ldb, int64_t sb, double* C, int64_t ldc,
                                             bool accumulate) {
   // 8 rows × 16 doubles = 16 ZMM accumulators.
-  gemm_portable_impl<double, 8, 1, true>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  gemm_portable_impl<double, 8, 1, true, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
 
 #endif  // MCWES_GEMM_X86
 
 // The product on the path `level` (cpu_isa_level() read once by the caller, so one kernel call
-// never mixes paths).
+// never mixes paths); a_rows picks A's layout.
 template <typename T>
-void gemm(int level, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
-          T* C, int64_t ldc, bool accumulate) {
+void gemm(int level, bool a_rows, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+          int64_t sb, T* C, int64_t ldc, bool accumulate) {
 #if defined(MCWES_GEMM_X86)
-  if (level >= 2) return gemm_avx512(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
-  if (level == 1) return gemm_avx2(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  if (level >= 2)
+    return a_rows ? gemm_avx512<true>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate)
+                  : gemm_avx512<false>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  if (level == 1)
+    return a_rows ? gemm_avx2<true>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate)
+                  : gemm_avx2<false>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 #endif
-  gemm_scalar<T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  if (a_rows)
+    gemm_scalar<true, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  else
+    gemm_scalar<false, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
 
 }  // namespace cpu_gemm

@@ -8,8 +8,10 @@
 // BS×BS tiles per thread, all O(T·D): nothing grows with T². See mcwes/kernels/cscm_attention.h.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_gemm.h"
@@ -176,53 +178,276 @@ void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, Packed
 // C[bi×bj] (leading dimension kBS) = rows I of one packed operand · rows J of another, transposed.
 template <typename T>
 void scores(int level, const T* panel_i, int64_t bi, int64_t bj, int64_t D, const T* panel_j, T* C) {
-  cpu_gemm::gemm<T>(level, bi, bj, D, panel_i, kBS, panel_j, kBS, cpu_gemm::kNS, C, kBS, false);
+  cpu_gemm::gemm<T>(level, false, bi, bj, D, panel_i, kBS, panel_j, kBS, cpu_gemm::kNS, C, kBS, false);
 }
 
-// C[rows×D] (leading dimension D) += Pk (k-major: Pk[k·kBS + r], keys × rows) · rows J of p.
+// C[rows×D] (leading dimension D) += Pt · rows J of p, where Pt(r, k) (rows × keys) sits at
+// Pt[r·kBS + k] (a_rows) or Pt[k·kBS + r].
 template <typename T>
-void apply(int level, const T* Pk, int64_t rows, int64_t keys, const Packed<T>& p, int64_t J, T* C) {
-  cpu_gemm::gemm<T>(level, rows, p.D, keys, Pk, kBS, p.strip(J), cpu_gemm::kNS, kBS * cpu_gemm::kNS, C, p.D, true);
+void apply(int level, bool a_rows, const T* Pt, int64_t rows, int64_t keys, const Packed<T>& p, int64_t J, T* C) {
+  cpu_gemm::gemm<T>(level, a_rows, rows, p.D, keys, Pt, kBS, p.strip(J), cpu_gemm::kNS, kBS * cpu_gemm::kNS, C, p.D,
+                    true);
 }
 
 // Per-thread streaming-softmax state for all rows of the current video plus tile scratch.
 template <typename T>
 struct FwdState {
-  std::vector<T> num, m, l, s, p, pt;
+  std::vector<T> num, m, l;
+  AVec<T> s, p, pt, alpha, mcol, sum;
   void reset(int64_t L, int64_t D) {
     num.assign(static_cast<size_t>(L * D), T(0));
     m.assign(static_cast<size_t>(L), -std::numeric_limits<T>::infinity());
     l.assign(static_cast<size_t>(L), T(0));
-    s.resize(kBS * kBS);
-    p.resize(kBS * kBS);
-    pt.resize(kBS * kBS);
+    for (auto* v : {&s, &p, &pt}) v->assign(kBS * kBS, T(0));
+    for (auto* v : {&alpha, &mcol, &sum}) v->assign(kBS, T(0));
   }
 };
 
-// Online-softmax update of rows r0.. (n rows) with scores x(r, c) over nc keys; writes the
-// probabilities (relative to the new max) k-major to prob[c·kBS + r] and rescales the numerators.
-template <typename T, typename X>
-void online_rows(FwdState<T>& st, int64_t r0, int64_t n, int64_t nc, int64_t D, X x, T* prob) {
-  for (int64_t r = 0; r < n; ++r) {
+// The online-softmax step of one score tile X (leading dimension kBS, already computed as q_I·q_Jᵀ,
+// not yet scaled), in two directions:
+//   rows:    rows i < n of X over keys c < keys: m_new = max(m[i], max_c scale·X[i][c]),
+//            P[i][c] = exp(scale·X[i][c] − m_new), l[i] = α·l[i] + Σ_c P[i][c], α = exp(m[i] − m_new);
+//   columns: the same for the columns j < n of X over keys i < keys, P[i][j] = exp(scale·X[i][j] − m_new[j]).
+// Both write P in X's layout and the rescale factors α to alpha; every loop runs along X's rows, so
+// both directions vectorise. Portable version (std::exp); the x86 paths below use a vector exp.
+template <typename T>
+void softmax_rows_portable(const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T* x = X + i * kBS;
     T mx = -std::numeric_limits<T>::infinity();
-    for (int64_t c = 0; c < nc; ++c) mx = std::max(mx, x(r, c));
-    T& m = st.m[static_cast<size_t>(r0 + r)];
-    const T m_new = std::max(m, mx);
-    const T alpha = m == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m - m_new);
+    for (int64_t c = 0; c < keys; ++c) mx = std::max(mx, scale * x[c]);
+    const T m_new = std::max(m[i], mx);
+    const T a = m[i] == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m[i] - m_new);
     T sum = T(0);
-    for (int64_t c = 0; c < nc; ++c) {
-      const T e = std::exp(x(r, c) - m_new);
-      prob[c * kBS + r] = e;
+    for (int64_t c = 0; c < keys; ++c) {
+      const T e = std::exp(scale * x[c] - m_new);
+      P[i * kBS + c] = e;
       sum += e;
     }
-    T& l = st.l[static_cast<size_t>(r0 + r)];
-    l = alpha * l + sum;
-    m = m_new;
-    if (alpha != T(1)) {
-      T* num = st.num.data() + (r0 + r) * D;
-      for (int64_t d = 0; d < D; ++d) num[d] *= alpha;
-    }
+    l[i] = a * l[i] + sum;
+    m[i] = m_new;
+    alpha[i] = a;
   }
+}
+
+template <typename T>
+void softmax_cols_portable(const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P, T* mcol,
+                           T* sum) {
+  for (int64_t j = 0; j < n; ++j) mcol[j] = -std::numeric_limits<T>::infinity();
+  for (int64_t i = 0; i < keys; ++i)
+    for (int64_t j = 0; j < n; ++j) mcol[j] = std::max(mcol[j], scale * X[i * kBS + j]);
+  for (int64_t j = 0; j < n; ++j) {
+    const T m_new = std::max(m[j], mcol[j]);
+    alpha[j] = m[j] == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m[j] - m_new);
+    m[j] = mcol[j] = m_new;
+    sum[j] = T(0);
+  }
+  for (int64_t i = 0; i < keys; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const T e = std::exp(scale * X[i * kBS + j] - mcol[j]);
+      P[i * kBS + j] = e;
+      sum[j] += e;
+    }
+  for (int64_t j = 0; j < n; ++j) l[j] = alpha[j] * l[j] + sum[j];
+}
+
+#if defined(MCWES_GEMM_X86)
+// W-lane float vectors (GCC/Clang vector extensions): the same source becomes AVX2 code inside an
+// avx2 function (W = 8) and AVX-512 code inside an avx512 one (W = 16).
+namespace vec {
+template <int W>
+struct V;
+template <>
+struct V<8> {
+  typedef float f __attribute__((vector_size(32)));
+  typedef int32_t i __attribute__((vector_size(32)));
+  typedef uint32_t u __attribute__((vector_size(32)));
+};
+template <>
+struct V<16> {
+  typedef float f __attribute__((vector_size(64)));
+  typedef int32_t i __attribute__((vector_size(64)));
+  typedef uint32_t u __attribute__((vector_size(64)));
+};
+template <int W>
+using vf = typename V<W>::f;
+template <int W>
+using vi = typename V<W>::i;
+template <int W>
+using vu = typename V<W>::u;
+
+template <int W>
+MCWES_ALWAYS_INLINE vf<W> load(const float* p) {
+  vf<W> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <int W>
+MCWES_ALWAYS_INLINE void store(float* p, vf<W> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <int W>
+MCWES_ALWAYS_INLINE vf<W> splat(float x) {
+  return vf<W>{} + x;
+}
+template <int W>
+MCWES_ALWAYS_INLINE vf<W> select(vi<W> mask, vf<W> a, vf<W> b) {
+  return (vf<W>)(((vi<W>)a & mask) | ((vi<W>)b & ~mask));
+}
+template <int W>
+MCWES_ALWAYS_INLINE vi<W> lanes() {
+  vi<W> v;
+  for (int i = 0; i < W; ++i) v[i] = i;
+  return v;
+}
+
+// exp(x), Cephes' single-precision polynomial: 2^n · p(r) with r = x − n·ln 2, |r| <= ln 2 / 2,
+// about 1 ulp. x below −87.3 gives 0 (exp(x) < 2^−126; such a probability is 0 next to the row's
+// maximum, which is exp(0) = 1), x above 88 is taken as 88 (the callers pass x <= 0), a NaN stays NaN.
+template <int W>
+MCWES_ALWAYS_INLINE vf<W> exp(vf<W> x) {
+  const vf<W> lo = splat<W>(-87.33654f), hi = splat<W>(88.0f);
+  const vi<W> tiny = x < lo;
+  x = select<W>(tiny, lo, x);
+  x = select<W>(x > hi, hi, x);
+  const vf<W> fx = x * 1.44269504088896341f + 0.5f;
+  vf<W> nf = __builtin_convertvector(__builtin_convertvector(fx, vi<W>), vf<W>);
+  nf = select<W>(nf > fx, nf - 1.0f, nf);  // floor
+  const vf<W> r = x - nf * 0.693359375f - nf * -2.12194440e-4f;
+  const vf<W> z = r * r;
+  vf<W> y = splat<W>(1.9875691500e-4f);
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  // n is in [-127, 128]: convert signed, then shift the biased exponent as unsigned bits.
+  const vu<W> bits = (vu<W>)(__builtin_convertvector(nf, vi<W>) + 127) << 23;
+  return select<W>(tiny, splat<W>(0.0f), y * (vf<W>)bits);
+}
+
+template <int W>
+MCWES_ALWAYS_INLINE float hmax(vf<W> v) {
+  float r = v[0];
+  for (int i = 1; i < W; ++i) r = std::max(r, v[i]);
+  return r;
+}
+template <int W>
+MCWES_ALWAYS_INLINE float hsum(vf<W> v) {
+  float r = 0.0f;
+  for (int i = 0; i < W; ++i) r += v[i];
+  return r;
+}
+
+// softmax_rows_portable with W-wide vectors along the keys (kBS is a multiple of W; the lanes past
+// `keys` read X's spare columns and are masked out).
+template <int W>
+MCWES_ALWAYS_INLINE void softmax_rows(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                      float* alpha, float* P) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const vi<W> lane = lanes<W>();
+  for (int64_t i = 0; i < n; ++i) {
+    const float* x = X + i * kBS;
+    vf<W> mx = splat<W>(ninf);
+    for (int64_t c = 0; c < keys; c += W) {
+      const vf<W> v = select<W>(lane < static_cast<int32_t>(keys - c), load<W>(x + c) * scale, splat<W>(ninf));
+      mx = select<W>(v > mx, v, mx);
+    }
+    const float m_new = std::max(m[i], hmax<W>(mx));
+    const float a = m[i] == ninf ? 0.0f : std::exp(m[i] - m_new);
+    vf<W> sum = splat<W>(0.0f);
+    for (int64_t c = 0; c < keys; c += W) {
+      vf<W> e = exp<W>(load<W>(x + c) * scale - m_new);
+      e = select<W>(lane < static_cast<int32_t>(keys - c), e, splat<W>(0.0f));
+      store<W>(P + i * kBS + c, e);
+      sum += e;
+    }
+    l[i] = a * l[i] + hsum<W>(sum);
+    m[i] = m_new;
+    alpha[i] = a;
+  }
+}
+
+// softmax_cols_portable with W-wide vectors along the rows of X (lanes past n compute on X's spare
+// columns; their results are never read).
+template <int W>
+MCWES_ALWAYS_INLINE void softmax_cols(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                      float* alpha, float* P, float* mcol, float* sum) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < kBS; j += W) store<W>(mcol + j, splat<W>(ninf));
+  for (int64_t i = 0; i < keys; ++i)
+    for (int64_t j = 0; j < n; j += W) {
+      const vf<W> v = load<W>(X + i * kBS + j) * scale, mc = load<W>(mcol + j);
+      store<W>(mcol + j, select<W>(v > mc, v, mc));
+    }
+  for (int64_t j = 0; j < kBS; ++j) {
+    if (j < n) {
+      const float m_new = std::max(m[j], mcol[j]);
+      alpha[j] = m[j] == ninf ? 0.0f : std::exp(m[j] - m_new);
+      m[j] = mcol[j] = m_new;
+    } else {
+      mcol[j] = 0.0f;
+    }
+    sum[j] = 0.0f;
+  }
+  for (int64_t i = 0; i < keys; ++i)
+    for (int64_t j = 0; j < n; j += W) {
+      const vf<W> e = exp<W>(load<W>(X + i * kBS + j) * scale - load<W>(mcol + j));
+      store<W>(P + i * kBS + j, e);
+      store<W>(sum + j, load<W>(sum + j) + e);
+    }
+  for (int64_t j = 0; j < n; ++j) l[j] = alpha[j] * l[j] + sum[j];
+}
+}  // namespace vec
+
+MCWES_TARGET_AVX2 void softmax_rows_avx2(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                         float* alpha, float* P) {
+  vec::softmax_rows<8>(X, n, keys, scale, m, l, alpha, P);
+}
+MCWES_TARGET_AVX2 void softmax_cols_avx2(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                         float* alpha, float* P, float* mcol, float* sum) {
+  vec::softmax_cols<8>(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+}
+MCWES_TARGET_AVX512 void softmax_rows_avx512(const float* X, int64_t n, int64_t keys, float scale, float* m,
+                                             float* l, float* alpha, float* P) {
+  vec::softmax_rows<16>(X, n, keys, scale, m, l, alpha, P);
+}
+MCWES_TARGET_AVX512 void softmax_cols_avx512(const float* X, int64_t n, int64_t keys, float scale, float* m,
+                                             float* l, float* alpha, float* P, float* mcol, float* sum) {
+  vec::softmax_cols<16>(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+}
+#endif
+
+template <typename T>
+void softmax_rows(int level, const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P) {
+#if defined(MCWES_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (level >= 2) return softmax_rows_avx512(X, n, keys, scale, m, l, alpha, P);
+    if (level == 1) return softmax_rows_avx2(X, n, keys, scale, m, l, alpha, P);
+  }
+#endif
+  softmax_rows_portable(X, n, keys, scale, m, l, alpha, P);
+}
+
+template <typename T>
+void softmax_cols(int level, const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P, T* mcol,
+                  T* sum) {
+#if defined(MCWES_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (level >= 2) return softmax_cols_avx512(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+    if (level == 1) return softmax_cols_avx2(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+  }
+#endif
+  softmax_cols_portable(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+}
+
+// num rows r0.. (n of them) *= alpha[r] (skipped where alpha is 1: the row max did not move).
+template <typename T>
+void rescale(T* num, int64_t n, int64_t D, const T* alpha) {
+  for (int64_t r = 0; r < n; ++r)
+    if (alpha[r] != T(1))
+      for (int64_t d = 0; d < D; ++d) num[r * D + d] *= alpha[r];
 }
 
 template <typename T>
@@ -231,13 +456,16 @@ void fwd_pair(int level, const Packed<T>& pk, T scale, int64_t I, int64_t J, Fwd
   const int64_t bi = std::min(kBS, pk.L - i0), bj = std::min(kBS, pk.L - j0);
   T* S = st.s.data();
   scores(level, pk.panel(I), bi, bj, D, pk.panel(J), S);
-  for (int64_t i = 0; i < bi; ++i)
-    for (int64_t j = 0; j < bj; ++j) S[i * kBS + j] *= scale;
-  online_rows(st, i0, bi, bj, D, [&](int64_t r, int64_t c) { return S[r * kBS + c]; }, st.p.data());
-  apply(level, st.p.data(), bi, bj, pk, J, st.num.data() + i0 * D);
+  // Rows of block I over the keys of block J: P[i][j], row-major A of the product.
+  softmax_rows(level, S, bi, bj, scale, st.m.data() + i0, st.l.data() + i0, st.alpha.data(), st.p.data());
+  rescale(st.num.data() + i0 * D, bi, D, st.alpha.data());
+  apply(level, true, st.p.data(), bi, bj, pk, J, st.num.data() + i0 * D);
   if (I == J) return;
-  online_rows(st, j0, bj, bi, D, [&](int64_t r, int64_t c) { return S[c * kBS + r]; }, st.pt.data());
-  apply(level, st.pt.data(), bj, bi, pk, I, st.num.data() + j0 * D);
+  // Rows of block J over the keys of block I, from the same tile: PT[i][j], k-major A.
+  softmax_cols(level, S, bj, bi, scale, st.m.data() + j0, st.l.data() + j0, st.alpha.data(), st.pt.data(),
+               st.mcol.data(), st.sum.data());
+  rescale(st.num.data() + j0 * D, bj, D, st.alpha.data());
+  apply(level, false, st.pt.data(), bj, bi, pk, I, st.num.data() + j0 * D);
 }
 
 // Merges the threads' states of row i into out[b, i, :] and lse[b, i].
@@ -313,10 +541,11 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
 // Backward per-thread state: the partial dq of the video's rows plus tile scratch.
 template <typename T>
 struct BwdState {
-  std::vector<T> dq, s, dp, x, e, pt, et, p;
+  std::vector<T> dq;
+  AVec<T> s, dp, x, e, pt, p;
   void reset(int64_t L, int64_t D) {
     dq.assign(static_cast<size_t>(L * D), T(0));
-    for (auto* v : {&s, &dp, &x, &e, &pt, &et, &p}) v->resize(kBS * kBS);
+    for (auto* v : {&s, &dp, &x, &e, &pt, &p}) v->assign(kBS * kBS, T(0));
   }
 };
 
@@ -332,9 +561,9 @@ void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const std::v
   scores(level, pq.panel(I), bi, bj, D, pq.panel(J), S);    // q_i·q_j
   scores(level, pdo.panel(I), bi, bj, D, pq.panel(J), dP);  // dO_i·q_j
   if (!diag) scores(level, pdo.panel(J), bj, bi, D, pq.panel(I), X);  // X[j][i] = dO_j·q_i
-  // k-major operands: for the rows i of block I (keys j) entry (i, j) sits at [j·kBS + i] (Et, PTt);
-  // for the rows j of block J (keys i) at [i·kBS + j] (E, P).
-  T *E = st.e.data(), *PTt = st.pt.data(), *Et = st.et.data(), *P = st.p.data();
+  // Every entry (i, j) sits at [i·kBS + j]: row-major A for the rows i of block I (keys j), k-major A
+  // for the rows j of block J (keys i).
+  T *E = st.e.data(), *PT = st.pt.data(), *P = st.p.data();
   for (int64_t i = 0; i < bi; ++i) {
     const T m_i = lse[static_cast<size_t>(2 * (i0 + i))], ll_i = lse[static_cast<size_t>(2 * (i0 + i) + 1)];
     const T dv_i = dv[static_cast<size_t>(i0 + i)];
@@ -343,19 +572,18 @@ void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const std::v
       T p, pt;
       const T e = cscm_attention::grad_entry(scale * S[i * kBS + j], dP[i * kBS + j], X[j * kBS + i], m_i, ll_i, dv_i,
                                              lse[2 * jj], lse[2 * jj + 1], dv[jj], scale, &p, &pt);
-      Et[j * kBS + i] = e;
-      PTt[j * kBS + i] = pt;
       E[i * kBS + j] = e;
+      PT[i * kBS + j] = pt;
       P[i * kBS + j] = p;
     }
   }
   T* dqi = st.dq.data() + i0 * D;
-  apply(level, Et, bi, bj, pq, J, dqi);
-  apply(level, PTt, bi, bj, pdo, J, dqi);
+  apply(level, true, E, bi, bj, pq, J, dqi);
+  apply(level, true, PT, bi, bj, pdo, J, dqi);
   if (diag) return;
   T* dqj = st.dq.data() + j0 * D;
-  apply(level, E, bj, bi, pq, I, dqj);
-  apply(level, P, bj, bi, pdo, I, dqj);
+  apply(level, false, E, bj, bi, pq, I, dqj);
+  apply(level, false, P, bj, bi, pdo, I, dqj);
 }
 
 template <typename T>
