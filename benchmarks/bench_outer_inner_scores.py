@@ -10,7 +10,7 @@ import torch
 
 from mcwes import ops
 
-from _common import median_seconds, parser, print_table, set_threads, write_rows
+from _common import describe, median_seconds, parser, print_table, set_threads, write_rows
 from bench_spot_postprocess import smooth_inputs
 
 PSI, VARSIGMA = 0.25, 0.15
@@ -39,6 +39,7 @@ def torch_scores(x, lengths, bi, s, e, p, psi: float, varsigma: float) -> torch.
 def main() -> None:
     args = parser("outer_inner_scores").parse_args()
     set_threads(args.threads)
+    print(describe())
     min_run = 0.2 if args.quick else 1.0
     rows = []
     for B, T in ([(1, 368), (10, 368)] if args.quick else [(1, 368), (1, 1000), (10, 368), (64, 368)]):
