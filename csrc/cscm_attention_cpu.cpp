@@ -399,7 +399,40 @@ MCWES_ALWAYS_INLINE void softmax_cols(const float* X, int64_t n, int64_t keys, f
     }
   for (int64_t j = 0; j < n; ++j) l[j] = alpha[j] * l[j] + sum[j];
 }
+
+// The backward's entries of one tile, cscm_attention::grad_entry with W-wide vectors along j (lanes
+// past bj compute on spare columns; their results are never read). Row data of block I: mi, li, di
+// (row max, log sum, Dv); of block J: mj, lj, dj, readable up to kBS.
+template <int W>
+MCWES_ALWAYS_INLINE void grad_tile(const float* S, const float* A, const float* X, int64_t bi, int64_t bj,
+                                   float scale, const float* mi, const float* li, const float* di, const float* mj,
+                                   const float* lj, const float* dj, float* E, float* PT, float* P) {
+  for (int64_t i = 0; i < bi; ++i) {
+    const int64_t o = i * kBS;
+    for (int64_t j = 0; j < bj; j += W) {
+      const vf<W> logit = load<W>(S + o + j) * scale;
+      const vf<W> p_ij = exp<W>((logit - mi[i]) - li[i]);
+      const vf<W> p_ji = exp<W>((logit - load<W>(mj + j)) - load<W>(lj + j));
+      const vf<W> e = scale * (p_ij * (load<W>(A + o + j) - di[i]) + p_ji * (load<W>(X + o + j) - load<W>(dj + j)));
+      store<W>(E + o + j, e);
+      store<W>(PT + o + j, p_ji);
+      store<W>(P + o + j, p_ij);
+    }
+  }
+}
 }  // namespace vec
+
+MCWES_TARGET_AVX2 void grad_tile_avx2(const float* S, const float* A, const float* X, int64_t bi, int64_t bj,
+                                      float scale, const float* mi, const float* li, const float* di, const float* mj,
+                                      const float* lj, const float* dj, float* E, float* PT, float* P) {
+  vec::grad_tile<8>(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
+}
+MCWES_TARGET_AVX512 void grad_tile_avx512(const float* S, const float* A, const float* X, int64_t bi, int64_t bj,
+                                          float scale, const float* mi, const float* li, const float* di,
+                                          const float* mj, const float* lj, const float* dj, float* E, float* PT,
+                                          float* P) {
+  vec::grad_tile<16>(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
+}
 
 MCWES_TARGET_AVX2 void softmax_rows_avx2(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
                                          float* alpha, float* P) {
@@ -440,6 +473,26 @@ void softmax_cols(int level, const T* X, int64_t n, int64_t keys, T scale, T* m,
   }
 #endif
   softmax_cols_portable(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+}
+
+// The backward's entries of one tile: from S[i][j] = q_i·q_j, A[i][j] = dO_i·q_j, X[i][j] = q_i·dO_j
+// and the rows' saved (max, log sum) and Dv, E[i][j] = s (dS_ij + dS_ji), PT[i][j] = P_ji,
+// P[i][j] = P_ij (all at [i·kBS + j]).
+template <typename T>
+void grad_tile(int level, const T* S, const T* A, const T* X, int64_t bi, int64_t bj, T scale, const T* mi,
+               const T* li, const T* di, const T* mj, const T* lj, const T* dj, T* E, T* PT, T* P) {
+#if defined(MCWES_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (level >= 2) return grad_tile_avx512(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
+    if (level == 1) return grad_tile_avx2(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
+  }
+#endif
+  for (int64_t i = 0; i < bi; ++i)
+    for (int64_t j = 0; j < bj; ++j) {
+      const int64_t o = i * kBS + j;
+      E[o] = cscm_attention::grad_entry(scale * S[o], A[o], X[o], mi[i], li[i], di[i], mj[j], lj[j], dj[j], scale,
+                                        &P[o], &PT[o]);
+    }
 }
 
 // num rows r0.. (n of them) *= alpha[r] (skipped where alpha is 1: the row max did not move).
@@ -549,38 +602,31 @@ struct BwdState {
   }
 };
 
-// lse holds (row max, log of the row sum) pairs: P = exp((s − max) − log sum) keeps the digits
+// The rows' saved (max, log sum) pairs give P = exp((s − max) − log sum), which keeps the digits
 // that a single rounded logsumexp near |s| ~ 1000 would lose.
 template <typename T>
-void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const std::vector<T>& lse,
-              const std::vector<T>& dv, T scale, int64_t I, int64_t J, BwdState<T>& st) {
+struct RowData {
+  AVec<T> m, ll, dv;  // per row of the video, zero-padded to whole blocks
+};
+
+template <typename T>
+void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const RowData<T>& rows, T scale, int64_t I,
+              int64_t J, BwdState<T>& st) {
   const int64_t D = pq.D, i0 = I * kBS, j0 = J * kBS;
   const int64_t bi = std::min(kBS, pq.L - i0), bj = std::min(kBS, pq.L - j0);
-  const bool diag = I == J;
-  T *S = st.s.data(), *dP = st.dp.data(), *X = diag ? st.dp.data() : st.x.data();
+  T *S = st.s.data(), *dP = st.dp.data(), *X = st.x.data();
   scores(level, pq.panel(I), bi, bj, D, pq.panel(J), S);    // q_i·q_j
   scores(level, pdo.panel(I), bi, bj, D, pq.panel(J), dP);  // dO_i·q_j
-  if (!diag) scores(level, pdo.panel(J), bj, bi, D, pq.panel(I), X);  // X[j][i] = dO_j·q_i
+  scores(level, pq.panel(I), bi, bj, D, pdo.panel(J), X);   // q_i·dO_j
   // Every entry (i, j) sits at [i·kBS + j]: row-major A for the rows i of block I (keys j), k-major A
   // for the rows j of block J (keys i).
   T *E = st.e.data(), *PT = st.pt.data(), *P = st.p.data();
-  for (int64_t i = 0; i < bi; ++i) {
-    const T m_i = lse[static_cast<size_t>(2 * (i0 + i))], ll_i = lse[static_cast<size_t>(2 * (i0 + i) + 1)];
-    const T dv_i = dv[static_cast<size_t>(i0 + i)];
-    for (int64_t j = 0; j < bj; ++j) {
-      const size_t jj = static_cast<size_t>(j0 + j);
-      T p, pt;
-      const T e = cscm_attention::grad_entry(scale * S[i * kBS + j], dP[i * kBS + j], X[j * kBS + i], m_i, ll_i, dv_i,
-                                             lse[2 * jj], lse[2 * jj + 1], dv[jj], scale, &p, &pt);
-      E[i * kBS + j] = e;
-      PT[i * kBS + j] = pt;
-      P[i * kBS + j] = p;
-    }
-  }
+  grad_tile(level, S, dP, X, bi, bj, scale, rows.m.data() + i0, rows.ll.data() + i0, rows.dv.data() + i0,
+            rows.m.data() + j0, rows.ll.data() + j0, rows.dv.data() + j0, E, PT, P);
   T* dqi = st.dq.data() + i0 * D;
   apply(level, true, E, bi, bj, pq, J, dqi);
   apply(level, true, PT, bi, bj, pdo, J, dqi);
-  if (diag) return;
+  if (I == J) return;
   T* dqj = st.dq.data() + j0 * D;
   apply(level, false, E, bj, bi, pq, I, dqj);
   apply(level, false, P, bj, bi, pdo, I, dqj);
@@ -601,15 +647,14 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
   const int level = cpu_isa_level();
   struct Ws {
     Packed<T> pq, pdo;
-    std::vector<T> lse, dv;
+    RowData<T> rows;
     std::vector<BwdState<T>> states;
   };
   auto make_ws = [&](int n) {
     Ws ws;
     ws.pq.allocate(T_, D);
     ws.pdo.allocate(T_, D);
-    ws.lse.resize(static_cast<size_t>(2 * T_));
-    ws.dv.resize(static_cast<size_t>(T_));
+    for (auto* v : {&ws.rows.m, &ws.rows.ll, &ws.rows.dv}) v->assign(static_cast<size_t>(round_up(T_, kBS)), T(0));
     ws.states.resize(static_cast<size_t>(n));
     return ws;
   };
@@ -629,13 +674,13 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
         // rowsum(dO ⊙ O) in double: it is subtracted from dO_i·q_j, nearly equal on a one-hot row.
         double acc = 0.0;
         for (int64_t d = 0; d < D; ++d) acc += static_cast<double>(gs(b, i, d)) * static_cast<double>(os(b, i, d));
-        ws.dv[static_cast<size_t>(i)] = static_cast<T>(acc);
-        ws.lse[static_cast<size_t>(2 * i)] = ls(b, i, 0);
-        ws.lse[static_cast<size_t>(2 * i + 1)] = ls(b, i, 1);
+        ws.rows.dv[static_cast<size_t>(i)] = static_cast<T>(acc);
+        ws.rows.m[static_cast<size_t>(i)] = ls(b, i, 0);
+        ws.rows.ll[static_cast<size_t>(i)] = ls(b, i, 1);
       });
       st.reset(L, D);
       team_for(team, ws.pq.nb, [&](int64_t I) {
-        for (int64_t J = I; J < ws.pq.nb; ++J) bwd_pair(level, ws.pq, ws.pdo, ws.lse, ws.dv, scale, I, J, st);
+        for (int64_t J = I; J < ws.pq.nb; ++J) bwd_pair(level, ws.pq, ws.pdo, ws.rows, scale, I, J, st);
       });
       team_barrier(team);
     }
