@@ -102,6 +102,15 @@ void team_for(const Team& team, int64_t n, F&& body) {
   for (int64_t i = 0; i < n; ++i) body(i);
 }
 
+// Row block of the t-th pair row a team deals out: block I costs nb − I tile pairs, so rows go in
+// boustrophedon rounds (0, 1 | 3, 2 | 4, 5 | ...) that give each thread about the same number of pairs
+// (round-robin in order leaves thread 0 up to one row per round ahead). A fixed map: deterministic.
+inline int64_t snake_row(int64_t t, int64_t nb, int size) {
+  const int64_t round = t / size, pos = t % size, first = round * size;
+  if (round % 2 == 0 || first + size > nb) return t;
+  return first + (size - 1 - pos);
+}
+
 // Barrier of a team region (nothing for a one-thread team, which may run inside a worksharing loop).
 inline void team_barrier(const Team& team) {
 #if defined(MCWES_OPENMP)
@@ -574,7 +583,8 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
     if (L > 0) {
       pack_rows(team, qs, b, ws.pk);
       st.reset(L, D);
-      team_for(team, ws.pk.nb, [&](int64_t I) {
+      team_for(team, ws.pk.nb, [&](int64_t t) {
+        const int64_t I = snake_row(t, ws.pk.nb, team.size);
         for (int64_t J = I; J < ws.pk.nb; ++J) fwd_pair(level, ws.pk, scale, I, J, st);
       });
       team_barrier(team);
@@ -679,7 +689,8 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
         ws.rows.ll[static_cast<size_t>(i)] = ls(b, i, 1);
       });
       st.reset(L, D);
-      team_for(team, ws.pq.nb, [&](int64_t I) {
+      team_for(team, ws.pq.nb, [&](int64_t t) {
+        const int64_t I = snake_row(t, ws.pq.nb, team.size);
         for (int64_t J = I; J < ws.pq.nb; ++J) bwd_pair(level, ws.pq, ws.pdo, ws.rows, scale, I, J, st);
       });
       team_barrier(team);
