@@ -1,5 +1,12 @@
 """Shared by the benchmark programs: timing with warm-up and medians, a table on stdout, JSON lines,
-and the machine facts every JSON line carries.
+and the machine facts every JSON line carries (CPU model, the instruction set mcwes's kernels and
+torch's ran with).
+
+``--isa avx2`` (every benchmark) measures a machine as if it had no AVX-512: it caps mcwes
+(``MCWES_CPU_ISA``) and, for a fair baseline, torch's own kernels (``ATEN_CPU_CAPABILITY``), MKL
+(``MKL_ENABLE_INSTRUCTIONS``) and oneDNN (``ONEDNN_MAX_CPU_ISA``). The caps must be in the environment
+before torch loads, so this module reads ``--isa`` from the command line when it is imported (before
+it imports torch) and, if torch was imported first, restarts the program with the caps set.
 
 Benchmarks are programs, not tests: each one checks correctness first, then times every contender in
 the same run so that ratios (not absolute times, which are noisy on shared machines) are reported.
@@ -10,12 +17,52 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-import torch
-from torch.utils import benchmark
+# The environment each --isa value sets; "native" leaves every library on what the CPU offers.
+ISA_CAPS: dict[str, dict[str, str]] = {
+    "native": {},
+    "avx2": {"MCWES_CPU_ISA": "avx2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+             "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "scalar": {"MCWES_CPU_ISA": "scalar", "ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+               "ONEDNN_MAX_CPU_ISA": "SSE41"},
+}
+
+
+def _isa_from_argv(argv: list[str]) -> str:
+    for i, a in enumerate(argv):
+        if a == "--isa" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--isa="):
+            return a.split("=", 1)[1]
+    return "native"
+
+
+def _apply_isa_cap() -> str:
+    isa = _isa_from_argv(sys.argv[1:])
+    if isa not in ISA_CAPS:
+        raise SystemExit(f"--isa: expected one of {', '.join(ISA_CAPS)}, got {isa!r}")
+    missing = {k: v for k, v in ISA_CAPS[isa].items() if os.environ.get(k) != v}
+    if missing:
+        os.environ.update(missing)
+        if "torch" in sys.modules:  # too late for torch's dispatch: start again with the caps set
+            os.execv(sys.executable, [sys.executable, *sys.argv])
+    return isa
+
+
+ISA = _apply_isa_cap()
+
+import torch  # noqa: E402
+from torch.utils import benchmark  # noqa: E402
+
+
+def add_isa_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--isa", choices=list(ISA_CAPS), default="native",
+                   help="cap the instruction set of mcwes and torch (MKL, oneDNN) alike; avx2 = an AVX2-only "
+                        "CPU (default native: what this CPU offers)")
 
 
 def parser(op: str, threads: int | None = 1) -> argparse.ArgumentParser:
@@ -24,6 +71,7 @@ def parser(op: str, threads: int | None = 1) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a short grid and fewer repeats")
     p.add_argument("--threads", type=int, default=threads,
                    help=f"torch/mcwes CPU threads (default {threads or 'torch default'})")
+    add_isa_argument(p)
     return p
 
 
@@ -33,14 +81,26 @@ def set_threads(n: int | None) -> None:
 
 
 def machine(device: str = "cpu") -> dict[str, Any]:
-    """What each JSON line records about the run."""
+    """What each JSON line records about the run: the CPU model, the instruction set mcwes's CPU
+    kernels ran (``cpu_isa``) and the best one the CPU offers, torch's (ATen) CPU capability, the
+    --isa cap, threads and versions."""
     import mcwes
 
+    info = mcwes.build_info()
     return {
-        "machine": platform.machine(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "mcwes": mcwes.__version__,
+        "machine": platform.machine(), "cpu_model": info["cpu_model"], "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "mcwes": mcwes.__version__,
+        "cpu_isa": info["cpu_isa"], "cpu_isa_supported": info["cpu_isa_supported"],
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "isa_cap": ISA,
         "device": torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or "cpu"),
     }
+
+
+def describe(device: str = "cpu") -> str:
+    """One line for the top of a benchmark's output: CPU, instruction sets, threads."""
+    m = machine(device)
+    return (f"{m['cpu_model']}: mcwes kernels {m['cpu_isa']} (CPU offers {m['cpu_isa_supported']}), "
+            f"torch {m['torch']} {m['torch_cpu_capability']}, --isa {m['isa_cap']}, threads {m['threads']}")
 
 
 def rotating(fn: Callable[[int], object], n: int) -> Callable[[], object]:
@@ -73,11 +133,13 @@ def time_once(fn: Callable[[], object], repeat: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def write_rows(path: str, rows: list[dict]) -> None:
+def write_rows(path: str, rows: list[dict], device: str = "cpu") -> None:
+    """Writes one JSON line per row, each with machine(device)'s facts (a row's own keys win)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    meta = machine(device)
     with open(path, "w") as f:
         for r in rows:
-            f.write(json.dumps(r) + "\n")
+            f.write(json.dumps({**meta, **r}) + "\n")
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,8 @@ from pathlib import Path
 if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
     os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
     os.execv(sys.executable, [sys.executable, *sys.argv])
+
+from _common import add_isa_argument, describe, machine  # applies --isa before torch loads
 
 import torch
 import torch.nn.functional as F
@@ -133,12 +134,13 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 10], help="B values of the full grid")
     p.add_argument("--lengths", type=int, nargs="+", default=[250, 368, 1000, 4000], help="T values of the full grid")
+    add_isa_argument(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("")
-    print(f"mcwes {mcwes.__version__}, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"threads {torch.get_num_threads()}, device {args.device}")
+    print(f"mcwes {mcwes.__version__}, device {args.device}; {describe(args.device)}")
+    meta = machine(args.device)
     check(args.device)
     grid = [(1, 250), (1, 1000)] if args.quick else [(B, T) for B in args.batches for T in args.lengths]
     D = 1024
@@ -160,7 +162,7 @@ def main() -> None:
         rec["speedup_fwd_vs_best"] = best_f / rec["fwd_s_mcwes"]
         rec["speedup_fwdbwd_vs_best"] = best_fb / rec["fwdbwd_s_mcwes"]
         with open(args.out, "a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+            fh.write(json.dumps({**meta, **rec}) + "\n")
         mib = 1 / 2**20
         print(f"{B:>3} {T:>5} | {rec['fwd_s_composite']*1e3:>12.1f} {rec['fwd_s_sdpa']*1e3:>8.1f} "
               f"{rec['fwd_s_mcwes']*1e3:>8.1f} {rec['speedup_fwd_vs_best']:>6.2f} | "

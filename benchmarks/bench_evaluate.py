@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import add_isa_argument, describe, machine  # first: applies --isa before torch loads
 
 import mcwes
 
@@ -79,7 +80,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench_out/evaluate.jsonl"))
+    add_isa_argument(parser)
     args = parser.parse_args()
+    print(describe())
+    meta = machine()
     sizes = (1000, 10000) if args.quick else (1000, 10000, 100000)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     print(f"{'N preds':>8} {'loop counts (s)':>16} {'evaluate no AP (s)':>19} {'ratio':>7} {'evaluate + AP (s)':>18} "
@@ -101,7 +105,7 @@ def main() -> None:
                    "loop_counts_s": t_loop, "evaluate_s": t_fast, "evaluate_ap_s": t_ap,
                    "ratio": t_loop / t_fast, "ratio_ap": t_loop / t_ap, "distinct_scores": k,
                    "loop_sweep_estimate_s": k * t_loop, "ratio_sweep_estimate": k * t_loop / t_fast}
-            fh.write(json.dumps(row) + "\n")
+            fh.write(json.dumps({**meta, **row}) + "\n")
             print(f"{n:>8} {t_loop:>16.4f} {t_fast:>19.4f} {t_loop / t_fast:>7.1f} {t_ap:>18.4f} {t_loop / t_ap:>7.1f} "
                   f"{k:>11} {k * t_loop:>20.1f} {k * t_loop / t_fast:>8.0f}")
     print("loop = MEGC counts at one threshold only; evaluate = counts + the full sweep over every distinct "

@@ -10,7 +10,7 @@ import torch
 
 from mcwes import ops
 
-from _common import median_seconds, parser, print_table, set_threads, write_rows
+from _common import describe, median_seconds, parser, print_table, set_threads, write_rows
 
 THRESHOLD = 0.3
 
@@ -57,6 +57,7 @@ def torch_nms(s: torch.Tensor, e: torch.Tensor, sc: torch.Tensor, thr: float) ->
 def main() -> None:
     args = parser("nms_1d").parse_args()
     set_threads(args.threads)
+    print(describe())
     min_run = 0.2 if args.quick else 1.0
     rows = []
     for P in ([50, 500] if args.quick else [50, 500, 5000]):

@@ -12,7 +12,7 @@ import torch
 
 from mcwes import ops
 
-from _common import machine, median_seconds, parser, print_table, set_threads, write_rows
+from _common import describe, machine, median_seconds, parser, print_table, set_threads, write_rows
 from bench_spot_postprocess import smooth_inputs
 
 PSI, VARSIGMA = 0.25, 0.15
@@ -45,6 +45,7 @@ def main() -> None:
     set_threads(args.threads)
     dev = args.device
     meta = machine(dev)
+    print(describe(dev))
     min_run = 0.2 if args.quick else 1.0
     rows = []
     for B, T in ([(1, 368), (10, 368)] if args.quick else [(1, 368), (1, 1000), (10, 368), (64, 368)]):

@@ -18,7 +18,7 @@ from mcwes import Config, MCWES, reference
 from mcwes.losses import suppressed_tcam, video_logits
 from mcwes.proposals import CLASSES, Proposal, duration_label, snippets_to_frames
 
-from _common import machine, median_seconds, parser, print_table, set_threads, time_once, write_rows
+from _common import describe, machine, median_seconds, parser, print_table, set_threads, time_once, write_rows
 
 T, D = 368, 1024
 
@@ -63,6 +63,7 @@ def main() -> None:
     p.add_argument("--min-run-time", type=float, default=1.0)
     args = p.parse_args()
     set_threads(args.threads)
+    print(describe(args.device))
     config = Config.preset("casme2", model={"feature_dim": D})
     torch.manual_seed(0)
     model = MCWES(config).to(args.device).eval()

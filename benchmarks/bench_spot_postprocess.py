@@ -22,7 +22,7 @@ from mcwes import ops, reference
 from mcwes.ops import _util
 from mcwes.ops.spot_postprocess import _spot_postprocess_fwd_impl
 
-from _common import median_seconds, parser, print_table, rotating, set_threads, write_rows
+from _common import describe, median_seconds, parser, print_table, rotating, set_threads, write_rows
 
 POOL = 16
 PARAMS = dict(m_values=list(range(8, 23)), psi=0.25, varsigma=0.15, nms_threshold=0.01, score_threshold=0.1)
@@ -119,6 +119,7 @@ def overheads(a, x, p, min_run: float) -> dict:
 def main() -> None:
     args = parser("spot_postprocess").parse_args()
     set_threads(args.threads)
+    print(describe())
     min_run = 0.2 if args.quick else 1.0
     cases = [(1, 368), (10, 368)] if args.quick else [(1, 368), (1, 1000), (10, 368), (64, 368)]
     rows = []

@@ -13,7 +13,7 @@ import torch
 
 from mcwes import ops, reference
 
-from _common import machine, median_seconds, parser, print_table, rotating, set_threads, time_once, write_rows
+from _common import describe, machine, median_seconds, parser, print_table, rotating, set_threads, time_once, write_rows
 
 
 POOL = 32
@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--min-run-time", type=float, default=0.4, help="seconds of timing per contender and case")
     args = p.parse_args()
     set_threads(args.threads)
+    print(describe(args.device))
     meta = machine(args.device)
     rows = []
     for B in [1, 10] if args.quick else [1, 10, 64]:

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from _common import add_isa_argument, describe, machine  # first: applies --isa before torch loads
 import torch
 from torch.profiler import ProfilerActivity, profile
 
@@ -47,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=10)
     p.add_argument("--T", type=int, default=None, help="snippets per video (default 250; quick 100)")
     p.add_argument("--D", type=int, default=None, help="feature channels per stream (default 1024; quick 256)")
+    add_isa_argument(p)
     return p.parse_args()
 
 
@@ -158,8 +158,8 @@ def main() -> None:
         raise SystemExit("--device cuda: torch sees no CUDA device")
     used = select_kernels()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "mcwes": mcwes.__version__}
+    meta = machine()
+    print(describe())
     rows = []
     with open(args.out, "w") as fh:
         for device in devices:

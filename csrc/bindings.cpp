@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "cpu_isa.h"
 #include "mcwes/ops.h"
 
 namespace py = pybind11;
@@ -26,6 +27,14 @@ PYBIND11_MODULE(_C, m) {
   MCWES_DEF(m, cscm_attention_fwd_cpu);
   MCWES_DEF(m, cscm_attention_bwd_cpu);
   MCWES_DEF(m, tvl1_flow_fwd_cpu);
+
+  // The vector instruction set of the CPU kernels with ISA-specific paths (cpu_isa.h).
+  m.def("cpu_isa", [] { return std::string(mcwes::cpu_isa_name(mcwes::cpu_isa_level())); });
+  m.def("cpu_isa_supported", [] { return std::string(mcwes::cpu_isa_name(mcwes::cpu_isa_supported())); });
+  m.def("cpu_isa_cap", [] { return std::string(mcwes::cpu_isa_name(mcwes::cpu_isa_cap())); });
+  m.def("set_cpu_isa_cap", [](const std::string& name, const std::string& what) {
+    mcwes::set_cpu_isa_cap(mcwes::cpu_isa_parse(name, what.c_str()));
+  }, py::arg("name"), py::arg("what"));
 
   py::dict info;
   info["version"] = MCWES_VERSION;

@@ -1,33 +1,62 @@
-// cpu_gemm.h — a small register-blocked matrix product for the CPU drivers, in plain C++.
+// cpu_gemm.h — the matrix product of the CPU attention drivers, on packed operands, with one
+// hand-written micro-kernel per vector instruction set.
 //
 //   C[M×N] = A[M×K] · B[K×N]        (accumulate == false)
 //   C[M×N] += A[M×K] · B[K×N]       (accumulate == true)
 //
-// All three row-major with leading dimensions lda, ldb, ldc (elements). The work is cut into
-// MR×NR register tiles over K-chunks of KC, the classic outer-product micro-kernel: per k, MR
-// broadcasts of A times one NR-wide row of B. The loops are plain C++ that compilers vectorise;
-// on x86-64 GCC/Clang the same source is also compiled for AVX2+FMA and AVX-512 (function
-// `target` attributes, no intrinsics) and picked once at run time, so a portable build still uses
-// the vector units the machine has. Deterministic: the summation order depends only on the shapes.
+// Operand layouts (the callers pack their data this way once, so no product packs anything):
+//   A  k-major:        A(r, k) = A[k·lda + r]   (a_rows == false, lda >= M), or
+//      row-major:      A(r, k) = A[r·lda + k]   (a_rows == true, lda >= K)
+//   B  column strips:  B(k, c) = B[(c / kNS)·sb + k·ldb + c % kNS]  (strips of kNS = 16 columns;
+//                      the columns of the last strip past N must be readable, e.g. zero padding)
+//   C  row-major with leading dimension ldc; exactly M×N elements are read and written.
+// Blocking, BLIS style: K in chunks of kKC, then one B strip (kKC×16, stays in L1), then register
+// tiles of MR rows × 16·S columns over the strip, the outer-product micro-kernel: per k, MR
+// broadcasts of A times S·16 values of B. Accumulators start at zero and C is added once at the
+// end of a chunk (its rows are prefetched when the tile starts).
+//
+// Paths, picked per call by cpu_isa_level() (cpu_isa.h):
+//   avx2    float: 6×16 tile in 12 YMM accumulators + 2 B vectors + 1 broadcast = 15 of the 16 YMM
+//           registers (intrinsics); double: the portable tile compiled for AVX2 + FMA
+//   avx512  float: 12×32 tile in 24 ZMM accumulators (intrinsics); double: the portable tile
+//           compiled for AVX-512
+//   scalar  the portable tile (plain C++ the compiler vectorises for the baseline target)
+// The x86 paths are compiled with function `target` attributes, so the build needs no ISA flags
+// and runs on any x86-64; other architectures compile the portable path only. Deterministic: the
+// summation order depends on the shapes and the path, never on threads or data.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
+#include "cpu_isa.h"
+
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(_M_X64))
 #define MCWES_GEMM_X86 1
-#define MCWES_ALWAYS_INLINE inline __attribute__((always_inline))
-#elif defined(__GNUC__) || defined(__clang__)
+#include <immintrin.h>
+#define MCWES_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define MCWES_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#endif
+#if defined(__GNUC__) || defined(__clang__)
 #define MCWES_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define MCWES_ALWAYS_INLINE inline
 #endif
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define MCWES_UNROLL_ROWS _Pragma("GCC unroll 16")
+#elif defined(__clang__)
+#define MCWES_UNROLL_ROWS _Pragma("unroll")
+#else
+#define MCWES_UNROLL_ROWS
+#endif
+
 namespace mcwes {
 namespace cpu_gemm {
 
-constexpr int64_t kKC = 256;  // K-chunk: an NR-wide panel of B (KC×NR) stays in L1
+constexpr int64_t kNS = 16;   // columns per B strip
+constexpr int64_t kKC = 256;  // K-chunk: one B strip chunk (kKC×16) stays in L1
 
 template <bool kFma, typename T>
 MCWES_ALWAYS_INLINE T madd(T a, T b, T c) {
@@ -38,42 +67,53 @@ MCWES_ALWAYS_INLINE T madd(T a, T b, T c) {
   }
 }
 
-// One MR×NR tile over kc steps. Rows past mr re-read the last valid row (their results are
-// dropped), so a partial row tile keeps the fast loop; columns past nc are never read or written.
-template <typename T, int MR, int NR, bool kFma, bool kFullCols>
-MCWES_ALWAYS_INLINE void micro(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-                               bool load_c, int mr, int nc) {
-  const T* arow[MR];
-  for (int r = 0; r < MR; ++r) arow[r] = A + (r < mr ? r : mr - 1) * lda;
+// Portable MR × (S·16) tile over kc steps, written for the compiler to vectorise. Writes the first
+// nc columns (nc <= S·16); C is added when load_c.
+// Address of A(r, k) for a tile whose A(0, 0) is at A.
+template <bool kARows, typename T>
+MCWES_ALWAYS_INLINE const T* a_at(const T* A, int64_t lda, int r, int64_t k) {
+  return kARows ? A + r * lda + k : A + k * lda + r;
+}
+
+template <typename T, int MR, int S, bool kFma, bool kARows>
+MCWES_ALWAYS_INLINE void micro_portable(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
+                                        T* C, int64_t ldc, bool load_c, int nc) {
+  constexpr int NR = S * static_cast<int>(kNS);
   T acc[MR][NR];
   for (int r = 0; r < MR; ++r)
-    for (int c = 0; c < NR; ++c)
-      acc[r][c] = (load_c && r < mr && (kFullCols || c < nc)) ? C[r * ldc + c] : T(0);
-  T brow[NR];
+    for (int c = 0; c < NR; ++c) acc[r][c] = T(0);
   for (int64_t k = 0; k < kc; ++k) {
-    const T* b = B + k * ldb;
-    if constexpr (kFullCols) {
-      for (int c = 0; c < NR; ++c) brow[c] = b[c];
-    } else {
-      for (int c = 0; c < NR; ++c) brow[c] = c < nc ? b[c] : T(0);
-    }
+    T brow[NR];
+    for (int s = 0; s < S; ++s)
+      for (int c = 0; c < kNS; ++c) brow[s * kNS + c] = B[s * sb + k * ldb + c];
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 16
 #endif
     for (int r = 0; r < MR; ++r) {
-      const T a = arow[r][k];
+      const T a = *a_at<kARows>(A, lda, r, k);
       for (int c = 0; c < NR; ++c) acc[r][c] = madd<kFma>(a, brow[c], acc[r][c]);
     }
   }
   for (int r = 0; r < MR; ++r)
-    if (r < mr)
-      for (int c = 0; c < NR; ++c)
-        if (kFullCols || c < nc) C[r * ldc + c] = acc[r][c];
+    for (int c = 0; c < nc; ++c) C[r * ldc + c] = load_c ? C[r * ldc + c] + acc[r][c] : acc[r][c];
 }
 
-template <typename T, int MR, int NR, bool kFma>
-MCWES_ALWAYS_INLINE void gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
-                                   T* C, int64_t ldc, bool accumulate) {
+// Calls Micro::template run<mr>(...) for a runtime row count 1 <= mr <= MR (a partial last tile).
+template <int MR, typename F>
+MCWES_ALWAYS_INLINE void with_rows(int mr, F&& f) {
+  if constexpr (MR == 1) {
+    f(std::integral_constant<int, 1>{});
+  } else {
+    if (mr == MR) return f(std::integral_constant<int, MR>{});
+    with_rows<MR - 1>(mr, f);
+  }
+}
+
+// The blocked loops around a micro-kernel: tile(kc, A, B, C, load_c, mr, nc) with mr <= MR rows and
+// nc <= S·16 columns.
+template <typename T, int MR, int S, bool kARows, typename Tile>
+MCWES_ALWAYS_INLINE void blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                                 int64_t sb, T* C, int64_t ldc, bool accumulate, Tile&& tile) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -81,97 +121,200 @@ MCWES_ALWAYS_INLINE void gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, 
         for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = T(0);
     return;
   }
+  constexpr int64_t NR = S * kNS;
   for (int64_t k0 = 0; k0 < K; k0 += kKC) {
     const int64_t kc = std::min(kKC, K - k0);
     const bool load_c = accumulate || k0 > 0;
     for (int64_t n0 = 0; n0 < N; n0 += NR) {
       const int nc = static_cast<int>(std::min<int64_t>(NR, N - n0));
+      const T* b = B + (n0 / kNS) * sb + k0 * ldb;
       for (int64_t m0 = 0; m0 < M; m0 += MR) {
         const int mr = static_cast<int>(std::min<int64_t>(MR, M - m0));
-        const T* a = A + m0 * lda + k0;
-        const T* b = B + k0 * ldb + n0;
-        T* c = C + m0 * ldc + n0;
-        if (nc == NR)
-          micro<T, MR, NR, kFma, true>(kc, a, lda, b, ldb, c, ldc, load_c, mr, nc);
-        else
-          micro<T, MR, NR, kFma, false>(kc, a, lda, b, ldb, c, ldc, load_c, mr, nc);
+        const T* a = kARows ? A + m0 * lda + k0 : A + k0 * lda + m0;
+        tile(kc, a, b, C + m0 * ldc + n0, load_c, mr, nc);
       }
     }
   }
 }
 
-// Tile shapes per instruction set and product kind, measured on Zen 5 with GCC 12: a long K
-// (dot-product-like, e.g. q·qᵀ over D) prefers fewer rows, a short K with a wide N (P·V) prefers
-// more rows, which amortise the loads and stores of C.
-template <typename T> struct Shape;
-template <> struct Shape<float> {
-  static constexpr int kMR512 = 8, kMR512Wide = 16, kNR512 = 16, kMR256 = 4, kNR256 = 16, kMR128 = 4, kNR128 = 8;
-};
-template <> struct Shape<double> {
-  static constexpr int kMR512 = 8, kMR512Wide = 8, kNR512 = 16, kMR256 = 4, kNR256 = 8, kMR128 = 4, kNR128 = 4;
-};
+template <typename T, int MR, int S, bool kFma, bool kARows>
+MCWES_ALWAYS_INLINE void gemm_portable_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+                                            int64_t ldb, int64_t sb, T* C, int64_t ldc, bool accumulate) {
+  blocked<T, MR, S, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
+                    [&](int64_t kc, const T* a, const T* b, T* c, bool load_c, int mr, int nc) {
+                      with_rows<MR>(mr, [&](auto rows) {
+                        micro_portable<T, decltype(rows)::value, S, kFma, kARows>(kc, a, lda, b, ldb, sb, c, ldc, load_c,
+                                                                          nc);
+                      });
+                    });
+}
 
-constexpr int64_t kLongK = 256;
-
-template <typename T>
-void gemm_generic(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
-                  int64_t ldc, bool accumulate) {
-  gemm_impl<T, Shape<T>::kMR128, Shape<T>::kNR128, false>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+template <bool kARows, typename T>
+void gemm_scalar(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
+                 T* C, int64_t ldc, bool accumulate) {
+  gemm_portable_impl<T, 4, 1, false, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
 
 #if defined(MCWES_GEMM_X86)
-template <typename T>
-__attribute__((target("avx2,fma"))) void gemm_avx2(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-                                                   const T* B, int64_t ldb, T* C, int64_t ldc, bool accumulate) {
-  gemm_impl<T, Shape<T>::kMR256, Shape<T>::kNR256, true>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-}
-template <typename T>
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) void gemm_avx512(int64_t M, int64_t N, int64_t K, const T* A,
-                                                                       int64_t lda, const T* B, int64_t ldb, T* C,
-                                                                       int64_t ldc, bool accumulate) {
-  if (K >= kLongK)
-    gemm_impl<T, Shape<T>::kMR512, Shape<T>::kNR512, true>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-  else
-    gemm_impl<T, Shape<T>::kMR512Wide, Shape<T>::kNR512, true>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-}
-#endif
 
-// The instruction set the running CPU supports: 0 portable, 1 AVX2+FMA, 2 AVX-512.
-inline int isa_level() {
-#if defined(MCWES_GEMM_X86)
-  static const int level = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-    return 0;
-  }();
-  return level;
-#else
-  return 0;
-#endif
-}
+// ---- AVX2 + FMA ------------------------------------------------------------------------------
 
-// Column count of the widest tile: callers whose B has zero-padded columns round N up to a multiple
-// of it, so the partial-column path never runs.
-constexpr int64_t kMaxNR = 16;
-
-inline const char* isa_name() {
-  switch (isa_level()) {
-    case 2: return "avx512";
-    case 1: return "avx2";
-    default: return "portable";
+// MR×16 float tile (MR <= 6): per k one 16-wide row of the B strip (two loads) and MR broadcasts.
+template <int MR, bool kARows>
+MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const float* A, int64_t lda, const float* B,
+                                                          int64_t ldb, float* C, int64_t ldc, bool load_c, int nc) {
+  __m256 c0[MR], c1[MR];
+  MCWES_UNROLL_ROWS
+  for (int r = 0; r < MR; ++r) {
+    c0[r] = _mm256_setzero_ps();
+    c1[r] = _mm256_setzero_ps();
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 15), _MM_HINT_T0);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b = B + k * ldb;
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    MCWES_UNROLL_ROWS
+    for (int r = 0; r < MR; ++r) {
+      const __m256 x = _mm256_broadcast_ss(a_at<kARows>(A, lda, r, k));
+      c0[r] = _mm256_fmadd_ps(x, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(x, b1, c1[r]);
+    }
+  }
+  if (nc == 16) {
+    MCWES_UNROLL_ROWS
+    for (int r = 0; r < MR; ++r) {
+      float* cr = C + r * ldc;
+      if (load_c) {
+        c0[r] = _mm256_add_ps(c0[r], _mm256_loadu_ps(cr));
+        c1[r] = _mm256_add_ps(c1[r], _mm256_loadu_ps(cr + 8));
+      }
+      _mm256_storeu_ps(cr, c0[r]);
+      _mm256_storeu_ps(cr + 8, c1[r]);
+    }
+    return;
+  }
+  // A partial strip (the last columns of C) goes through a buffer.
+  // (Every accumulator is stored by a loop of constant trip count first, so the compiler can keep
+  // them in registers; indexing them inside the variable-length copy would pin them to memory.)
+  alignas(32) float buf[MR][16];
+  MCWES_UNROLL_ROWS
+  for (int r = 0; r < MR; ++r) {
+    _mm256_store_ps(buf[r], c0[r]);
+    _mm256_store_ps(buf[r] + 8, c1[r]);
+  }
+  MCWES_UNROLL_ROWS
+  for (int r = 0; r < MR; ++r) {
+    float* cr = C + r * ldc;
+    for (int c = 0; c < nc; ++c) cr[c] = load_c ? cr[c] + buf[r][c] : buf[r][c];
   }
 }
 
+template <bool kARows>
+MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                                        int64_t ldb, int64_t sb, float* C, int64_t ldc, bool accumulate) {
+  blocked<float, 6, 1, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
+                       [&](int64_t kc, const float* a, const float* b, float* c, bool load_c, int mr, int nc)
+                           MCWES_TARGET_AVX2 {
+                             switch (mr) {
+                               case 6: return micro_avx2_f32<6, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               case 5: return micro_avx2_f32<5, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               case 4: return micro_avx2_f32<4, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               case 3: return micro_avx2_f32<3, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               case 2: return micro_avx2_f32<2, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                               default: return micro_avx2_f32<1, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                             }
+                           });
+}
+
+template <bool kARows>
+MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
+                                        const double* B, int64_t ldb, int64_t sb, double* C, int64_t ldc,
+                                        bool accumulate) {
+  // 3 rows × 16 doubles = 12 YMM accumulators.
+  gemm_portable_impl<double, 3, 1, true, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+}
+
+// ---- AVX-512 ---------------------------------------------------------------------------------
+
+// MR×32 float tile (MR <= 12): two strips, per k two 16-wide loads and MR broadcasts.
+template <int MR, bool kARows>
+MCWES_TARGET_AVX512 MCWES_ALWAYS_INLINE void micro_avx512_f32(int64_t kc, const float* A, int64_t lda,
+                                                              const float* B, int64_t ldb, int64_t sb, float* C,
+                                                              int64_t ldc, bool load_c, int nc) {
+  __m512 c0[MR], c1[MR];
+  MCWES_UNROLL_ROWS
+  for (int r = 0; r < MR; ++r) {
+    c0[r] = _mm512_setzero_ps();
+    c1[r] = _mm512_setzero_ps();
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 31), _MM_HINT_T0);
+  }
+  const float* B1 = B + (nc > 16 ? sb : 0);  // a one-strip tile re-reads strip 0 (its result is dropped)
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(B + k * ldb), b1 = _mm512_loadu_ps(B1 + k * ldb);
+    MCWES_UNROLL_ROWS
+    for (int r = 0; r < MR; ++r) {
+      const __m512 x = _mm512_set1_ps(*a_at<kARows>(A, lda, r, k));
+      c0[r] = _mm512_fmadd_ps(x, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);
+    }
+  }
+  const __mmask16 m0 = nc >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nc) - 1u);
+  const __mmask16 m1 = nc >= 32 ? __mmask16(0xFFFF) : nc <= 16 ? __mmask16(0) : __mmask16((1u << (nc - 16)) - 1u);
+  MCWES_UNROLL_ROWS
+  for (int r = 0; r < MR; ++r) {
+    float* cr = C + r * ldc;
+    __m512 x0 = c0[r], x1 = c1[r];
+    if (load_c) {
+      x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
+      x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    _mm512_mask_storeu_ps(cr, m0, x0);
+    _mm512_mask_storeu_ps(cr + 16, m1, x1);
+  }
+}
+
+template <bool kARows>
+MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                                            const float* B, int64_t ldb, int64_t sb, float* C, int64_t ldc,
+                                            bool accumulate) {
+  blocked<float, 12, 2, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
+                        [&](int64_t kc, const float* a, const float* b, float* c, bool load_c, int mr, int nc)
+                            MCWES_TARGET_AVX512 {
+                              with_rows<12>(mr, [&](auto rows) MCWES_TARGET_AVX512 {
+                                micro_avx512_f32<decltype(rows)::value, kARows>(kc, a, lda, b, ldb, sb, c, ldc, load_c, nc);
+                              });
+                            });
+}
+
+template <bool kARows>
+MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
+                                            const double* B, int64_t ldb, int64_t sb, double* C, int64_t ldc,
+                                            bool accumulate) {
+  // 8 rows × 16 doubles = 16 ZMM accumulators.
+  gemm_portable_impl<double, 8, 1, true, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+}
+
+#endif  // MCWES_GEMM_X86
+
+// The product on the path `level` (cpu_isa_level() read once by the caller, so one kernel call
+// never mixes paths); a_rows picks A's layout.
 template <typename T>
-void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-          bool accumulate) {
+void gemm(int level, bool a_rows, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+          int64_t sb, T* C, int64_t ldc, bool accumulate) {
 #if defined(MCWES_GEMM_X86)
-  const int level = isa_level();
-  if (level == 2) return gemm_avx512<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-  if (level == 1) return gemm_avx2<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  if (level >= 2)
+    return a_rows ? gemm_avx512<true>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate)
+                  : gemm_avx512<false>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  if (level == 1)
+    return a_rows ? gemm_avx2<true>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate)
+                  : gemm_avx2<false>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 #endif
-  gemm_generic<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  if (a_rows)
+    gemm_scalar<true, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  else
+    gemm_scalar<false, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
 
 }  // namespace cpu_gemm

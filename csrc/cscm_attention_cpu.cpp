@@ -1,13 +1,17 @@
 // CPU driver of cscm_attention. One video at a time, all threads on it: q is packed once into
-// contiguous rows and into transposed column panels; the upper-triangular tile pairs (I <= J)
+// transposed column panels and 16-column value strips (the two operand layouts of cpu_gemm.h, so
+// no product packs anything); the upper-triangular tile pairs (I <= J)
 // are dealt round-robin to the threads, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
 // and, transposed, for row block J. Because one pair writes to two row blocks, every thread keeps
 // its own streaming-softmax state (m, l, numerator) for the video's rows; the states are merged
-// in thread order at the end. Scratch: 2·T·D packed copies (3·T·D in the backward) + threads·T·D partial sums + a few
+// in thread order at the end. Scratch: 2·T·D packed copies (4·T·D in the backward) + threads·T·D partial sums + a few
 // BS×BS tiles per thread, all O(T·D): nothing grows with T². See mcwes/kernels/cscm_attention.h.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <new>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_gemm.h"
@@ -50,6 +54,23 @@ void check_values(const View& q, const View& lengths, double scale) {
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
+// Cache-line-aligned storage for the packed operands (every strip and panel row starts on a line).
+template <typename T>
+struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <typename U>
+  Aligned64(const Aligned64<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <typename U>
+  bool operator==(const Aligned64<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const Aligned64<U>&) const { return false; }
+};
+template <typename T>
+using AVec = std::vector<T, Aligned64<T>>;
+
 struct Team {
   int tid = 0, size = 1;
 };
@@ -79,6 +100,15 @@ void team_for(const Team& team, int64_t n, F&& body) {
   }
 #endif
   for (int64_t i = 0; i < n; ++i) body(i);
+}
+
+// Row block of the t-th pair row a team deals out: block I costs nb − I tile pairs, so rows go in
+// boustrophedon rounds (0, 1 | 3, 2 | 4, 5 | ...) that give each thread about the same number of pairs
+// (round-robin in order leaves thread 0 up to one row per round ahead). A fixed map: deterministic.
+inline int64_t snake_row(int64_t t, int64_t nb, int size) {
+  const int64_t round = t / size, pos = t % size, first = round * size;
+  if (round % 2 == 0 || first + size > nb) return t;
+  return first + (size - 1 - pos);
 }
 
 // Barrier of a team region (nothing for a one-thread team, which may run inside a worksharing loop).
@@ -118,93 +148,386 @@ void for_videos(int64_t B, int threads, MakeWs&& make_ws, Prepare&& prepare, Vid
   }
 }
 
-// One video's q as contiguous rows (L×D) and as transposed panels: panel J is D×kBS holding
-// columns J·kBS.., zero-padded to kBS so the products can round their width up.
+// One video's rows (q, or dO in the backward) in the two layouts of cpu_gemm.h, per block J of kBS
+// rows: panel J is D×kBS holding the block transposed (the k-major A and the strip-major B of the
+// score products q_I·q_Jᵀ), zero-padded to kBS columns; value strip block J is Dp/16 strips of
+// kBS×16 (the B of the products P·q_J), D zero-padded to Dp = round_up(D, 16).
 template <typename T>
 struct Packed {
-  int64_t L = 0, D = 0, nb = 0;
-  std::vector<T> rows, panels;
-  const T* row(int64_t i) const { return rows.data() + i * D; }
+  int64_t L = 0, D = 0, Dp = 0, nb = 0;
+  AVec<T> panels, strips;
+  void allocate(int64_t T_, int64_t D_) {
+    D = D_;
+    Dp = round_up(D_, cpu_gemm::kNS);
+    panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
+    strips.resize(static_cast<size_t>(round_up(T_, kBS) * Dp));
+  }
   const T* panel(int64_t J) const { return panels.data() + J * D * kBS; }
+  const T* strip(int64_t J) const { return strips.data() + J * kBS * Dp; }
 };
 
 template <typename T>
-void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, int64_t L, int64_t D, Packed<T>& p,
-               bool panels = true) {
+void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, Packed<T>& p) {
+  const int64_t L = p.L, D = p.D, Dp = p.Dp, ns = cpu_gemm::kNS;
   team_for(team, p.nb, [&](int64_t J) {
     const int64_t j0 = J * kBS, bj = std::min(kBS, L - j0);
     T* panel = p.panels.data() + J * D * kBS;
-    for (int64_t j = 0; j < bj; ++j) {
-      T* row = p.rows.data() + (j0 + j) * D;
-      for (int64_t d = 0; d < D; ++d) row[d] = src(b, j0 + j, d);
-      if (panels)
-        for (int64_t d = 0; d < D; ++d) panel[d * kBS + j] = row[d];
+    T* strip = p.strips.data() + J * kBS * Dp;
+    for (int64_t j = 0; j < kBS; ++j) {
+      for (int64_t d = 0; d < D; ++d) {
+        const T v = j < bj ? src(b, j0 + j, d) : T(0);
+        panel[d * kBS + j] = v;
+        strip[(d / ns) * kBS * ns + j * ns + d % ns] = v;
+      }
+      for (int64_t d = D; d < Dp; ++d) strip[(d / ns) * kBS * ns + j * ns + d % ns] = T(0);
     }
-    if (panels)
-      for (int64_t d = 0; d < D; ++d)
-        for (int64_t j = bj; j < kBS; ++j) panel[d * kBS + j] = T(0);
   });
 }
 
-// C[bi×bj] = A rows (bi×D) · panel (D×bj); the width is rounded up inside the zero-padded panel.
+// C[bi×bj] (leading dimension kBS) = rows I of one packed operand · rows J of another, transposed.
 template <typename T>
-void scores(const T* A, int64_t bi, int64_t bj, int64_t D, const T* panel, T* C) {
-  cpu_gemm::gemm<T>(bi, std::min(kBS, round_up(bj, cpu_gemm::kMaxNR)), D, A, D, panel, kBS, C, kBS, false);
+void scores(int level, const T* panel_i, int64_t bi, int64_t bj, int64_t D, const T* panel_j, T* C) {
+  cpu_gemm::gemm<T>(level, false, bi, bj, D, panel_i, kBS, panel_j, kBS, cpu_gemm::kNS, C, kBS, false);
+}
+
+// C[rows×D] (leading dimension D) += Pt · rows J of p, where Pt(r, k) (rows × keys) sits at
+// Pt[r·kBS + k] (a_rows) or Pt[k·kBS + r].
+template <typename T>
+void apply(int level, bool a_rows, const T* Pt, int64_t rows, int64_t keys, const Packed<T>& p, int64_t J, T* C) {
+  cpu_gemm::gemm<T>(level, a_rows, rows, p.D, keys, Pt, kBS, p.strip(J), cpu_gemm::kNS, kBS * cpu_gemm::kNS, C, p.D,
+                    true);
 }
 
 // Per-thread streaming-softmax state for all rows of the current video plus tile scratch.
 template <typename T>
 struct FwdState {
-  std::vector<T> num, m, l, s, p, pt;
+  std::vector<T> num, m, l;
+  AVec<T> s, p, pt, alpha, mcol, sum;
   void reset(int64_t L, int64_t D) {
     num.assign(static_cast<size_t>(L * D), T(0));
     m.assign(static_cast<size_t>(L), -std::numeric_limits<T>::infinity());
     l.assign(static_cast<size_t>(L), T(0));
-    s.resize(kBS * kBS);
-    p.resize(kBS * kBS);
-    pt.resize(kBS * kBS);
+    for (auto* v : {&s, &p, &pt}) v->assign(kBS * kBS, T(0));
+    for (auto* v : {&alpha, &mcol, &sum}) v->assign(kBS, T(0));
   }
 };
 
-// Online-softmax update of rows r0.. (n rows) with scores x(r, c) over nc keys; writes the
-// probabilities (relative to the new max) to prob[r·kBS + c] and rescales the numerators.
-template <typename T, typename X>
-void online_rows(FwdState<T>& st, int64_t r0, int64_t n, int64_t nc, int64_t D, X x, T* prob) {
-  for (int64_t r = 0; r < n; ++r) {
+// The online-softmax step of one score tile X (leading dimension kBS, already computed as q_I·q_Jᵀ,
+// not yet scaled), in two directions:
+//   rows:    rows i < n of X over keys c < keys: m_new = max(m[i], max_c scale·X[i][c]),
+//            P[i][c] = exp(scale·X[i][c] − m_new), l[i] = α·l[i] + Σ_c P[i][c], α = exp(m[i] − m_new);
+//   columns: the same for the columns j < n of X over keys i < keys, P[i][j] = exp(scale·X[i][j] − m_new[j]).
+// Both write P in X's layout and the rescale factors α to alpha; every loop runs along X's rows, so
+// both directions vectorise. Portable version (std::exp); the x86 paths below use a vector exp.
+template <typename T>
+void softmax_rows_portable(const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T* x = X + i * kBS;
     T mx = -std::numeric_limits<T>::infinity();
-    for (int64_t c = 0; c < nc; ++c) mx = std::max(mx, x(r, c));
-    T& m = st.m[static_cast<size_t>(r0 + r)];
-    const T m_new = std::max(m, mx);
-    const T alpha = m == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m - m_new);
+    for (int64_t c = 0; c < keys; ++c) mx = std::max(mx, scale * x[c]);
+    const T m_new = std::max(m[i], mx);
+    const T a = m[i] == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m[i] - m_new);
     T sum = T(0);
-    T* pr = prob + r * kBS;
-    for (int64_t c = 0; c < nc; ++c) {
-      pr[c] = std::exp(x(r, c) - m_new);
-      sum += pr[c];
+    for (int64_t c = 0; c < keys; ++c) {
+      const T e = std::exp(scale * x[c] - m_new);
+      P[i * kBS + c] = e;
+      sum += e;
     }
-    T& l = st.l[static_cast<size_t>(r0 + r)];
-    l = alpha * l + sum;
-    m = m_new;
-    if (alpha != T(1)) {
-      T* num = st.num.data() + (r0 + r) * D;
-      for (int64_t d = 0; d < D; ++d) num[d] *= alpha;
-    }
+    l[i] = a * l[i] + sum;
+    m[i] = m_new;
+    alpha[i] = a;
   }
 }
 
 template <typename T>
-void fwd_pair(const Packed<T>& pk, T scale, int64_t I, int64_t J, FwdState<T>& st) {
+void softmax_cols_portable(const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P, T* mcol,
+                           T* sum) {
+  for (int64_t j = 0; j < n; ++j) mcol[j] = -std::numeric_limits<T>::infinity();
+  for (int64_t i = 0; i < keys; ++i)
+    for (int64_t j = 0; j < n; ++j) mcol[j] = std::max(mcol[j], scale * X[i * kBS + j]);
+  for (int64_t j = 0; j < n; ++j) {
+    const T m_new = std::max(m[j], mcol[j]);
+    alpha[j] = m[j] == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m[j] - m_new);
+    m[j] = mcol[j] = m_new;
+    sum[j] = T(0);
+  }
+  for (int64_t i = 0; i < keys; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const T e = std::exp(scale * X[i * kBS + j] - mcol[j]);
+      P[i * kBS + j] = e;
+      sum[j] += e;
+    }
+  for (int64_t j = 0; j < n; ++j) l[j] = alpha[j] * l[j] + sum[j];
+}
+
+#if defined(MCWES_GEMM_X86)
+// W-lane float vectors (GCC/Clang vector extensions): the same source becomes AVX2 code inside an
+// avx2 function (W = 8) and AVX-512 code inside an avx512 one (W = 16).
+namespace vec {
+template <int W>
+struct V;
+template <>
+struct V<8> {
+  typedef float f __attribute__((vector_size(32)));
+  typedef int32_t i __attribute__((vector_size(32)));
+  typedef uint32_t u __attribute__((vector_size(32)));
+};
+template <>
+struct V<16> {
+  typedef float f __attribute__((vector_size(64)));
+  typedef int32_t i __attribute__((vector_size(64)));
+  typedef uint32_t u __attribute__((vector_size(64)));
+};
+template <int W>
+using vf = typename V<W>::f;
+template <int W>
+using vi = typename V<W>::i;
+template <int W>
+using vu = typename V<W>::u;
+
+template <int W>
+MCWES_ALWAYS_INLINE vf<W> load(const float* p) {
+  vf<W> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <int W>
+MCWES_ALWAYS_INLINE void store(float* p, vf<W> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <int W>
+MCWES_ALWAYS_INLINE vf<W> splat(float x) {
+  return vf<W>{} + x;
+}
+template <int W>
+MCWES_ALWAYS_INLINE vf<W> select(vi<W> mask, vf<W> a, vf<W> b) {
+  return (vf<W>)(((vi<W>)a & mask) | ((vi<W>)b & ~mask));
+}
+template <int W>
+MCWES_ALWAYS_INLINE vi<W> lanes() {
+  vi<W> v;
+  for (int i = 0; i < W; ++i) v[i] = i;
+  return v;
+}
+
+// exp(x), Cephes' single-precision polynomial: 2^n · p(r) with r = x − n·ln 2, |r| <= ln 2 / 2,
+// about 1 ulp. x below −87.3 gives 0 (exp(x) < 2^−126; such a probability is 0 next to the row's
+// maximum, which is exp(0) = 1), x above 88 is taken as 88 (the callers pass x <= 0), a NaN stays NaN.
+template <int W>
+MCWES_ALWAYS_INLINE vf<W> exp(vf<W> x) {
+  const vf<W> lo = splat<W>(-87.33654f), hi = splat<W>(88.0f);
+  const vi<W> tiny = x < lo;
+  x = select<W>(tiny, lo, x);
+  x = select<W>(x > hi, hi, x);
+  const vf<W> fx = x * 1.44269504088896341f + 0.5f;
+  vf<W> nf = __builtin_convertvector(__builtin_convertvector(fx, vi<W>), vf<W>);
+  nf = select<W>(nf > fx, nf - 1.0f, nf);  // floor
+  const vf<W> r = x - nf * 0.693359375f - nf * -2.12194440e-4f;
+  const vf<W> z = r * r;
+  vf<W> y = splat<W>(1.9875691500e-4f);
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  // n is in [-127, 128]: convert signed, then shift the biased exponent as unsigned bits.
+  const vu<W> bits = (vu<W>)(__builtin_convertvector(nf, vi<W>) + 127) << 23;
+  return select<W>(tiny, splat<W>(0.0f), y * (vf<W>)bits);
+}
+
+template <int W>
+MCWES_ALWAYS_INLINE float hmax(vf<W> v) {
+  float r = v[0];
+  for (int i = 1; i < W; ++i) r = std::max(r, v[i]);
+  return r;
+}
+template <int W>
+MCWES_ALWAYS_INLINE float hsum(vf<W> v) {
+  float r = 0.0f;
+  for (int i = 0; i < W; ++i) r += v[i];
+  return r;
+}
+
+// softmax_rows_portable with W-wide vectors along the keys (kBS is a multiple of W; the lanes past
+// `keys` read X's spare columns and are masked out).
+template <int W>
+MCWES_ALWAYS_INLINE void softmax_rows(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                      float* alpha, float* P) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const vi<W> lane = lanes<W>();
+  for (int64_t i = 0; i < n; ++i) {
+    const float* x = X + i * kBS;
+    vf<W> mx = splat<W>(ninf);
+    for (int64_t c = 0; c < keys; c += W) {
+      const vf<W> v = select<W>(lane < static_cast<int32_t>(keys - c), load<W>(x + c) * scale, splat<W>(ninf));
+      mx = select<W>(v > mx, v, mx);
+    }
+    const float m_new = std::max(m[i], hmax<W>(mx));
+    const float a = m[i] == ninf ? 0.0f : std::exp(m[i] - m_new);
+    vf<W> sum = splat<W>(0.0f);
+    for (int64_t c = 0; c < keys; c += W) {
+      vf<W> e = exp<W>(load<W>(x + c) * scale - m_new);
+      e = select<W>(lane < static_cast<int32_t>(keys - c), e, splat<W>(0.0f));
+      store<W>(P + i * kBS + c, e);
+      sum += e;
+    }
+    l[i] = a * l[i] + hsum<W>(sum);
+    m[i] = m_new;
+    alpha[i] = a;
+  }
+}
+
+// softmax_cols_portable with W-wide vectors along the rows of X (lanes past n compute on X's spare
+// columns; their results are never read).
+template <int W>
+MCWES_ALWAYS_INLINE void softmax_cols(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                      float* alpha, float* P, float* mcol, float* sum) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < kBS; j += W) store<W>(mcol + j, splat<W>(ninf));
+  for (int64_t i = 0; i < keys; ++i)
+    for (int64_t j = 0; j < n; j += W) {
+      const vf<W> v = load<W>(X + i * kBS + j) * scale, mc = load<W>(mcol + j);
+      store<W>(mcol + j, select<W>(v > mc, v, mc));
+    }
+  for (int64_t j = 0; j < kBS; ++j) {
+    if (j < n) {
+      const float m_new = std::max(m[j], mcol[j]);
+      alpha[j] = m[j] == ninf ? 0.0f : std::exp(m[j] - m_new);
+      m[j] = mcol[j] = m_new;
+    } else {
+      mcol[j] = 0.0f;
+    }
+    sum[j] = 0.0f;
+  }
+  for (int64_t i = 0; i < keys; ++i)
+    for (int64_t j = 0; j < n; j += W) {
+      const vf<W> e = exp<W>(load<W>(X + i * kBS + j) * scale - load<W>(mcol + j));
+      store<W>(P + i * kBS + j, e);
+      store<W>(sum + j, load<W>(sum + j) + e);
+    }
+  for (int64_t j = 0; j < n; ++j) l[j] = alpha[j] * l[j] + sum[j];
+}
+
+// The backward's entries of one tile, cscm_attention::grad_entry with W-wide vectors along j (lanes
+// past bj compute on spare columns; their results are never read). Row data of block I: mi, li, di
+// (row max, log sum, Dv); of block J: mj, lj, dj, readable up to kBS.
+template <int W>
+MCWES_ALWAYS_INLINE void grad_tile(const float* S, const float* A, const float* X, int64_t bi, int64_t bj,
+                                   float scale, const float* mi, const float* li, const float* di, const float* mj,
+                                   const float* lj, const float* dj, float* E, float* PT, float* P) {
+  for (int64_t i = 0; i < bi; ++i) {
+    const int64_t o = i * kBS;
+    for (int64_t j = 0; j < bj; j += W) {
+      const vf<W> logit = load<W>(S + o + j) * scale;
+      const vf<W> p_ij = exp<W>((logit - mi[i]) - li[i]);
+      const vf<W> p_ji = exp<W>((logit - load<W>(mj + j)) - load<W>(lj + j));
+      const vf<W> e = scale * (p_ij * (load<W>(A + o + j) - di[i]) + p_ji * (load<W>(X + o + j) - load<W>(dj + j)));
+      store<W>(E + o + j, e);
+      store<W>(PT + o + j, p_ji);
+      store<W>(P + o + j, p_ij);
+    }
+  }
+}
+}  // namespace vec
+
+MCWES_TARGET_AVX2 void grad_tile_avx2(const float* S, const float* A, const float* X, int64_t bi, int64_t bj,
+                                      float scale, const float* mi, const float* li, const float* di, const float* mj,
+                                      const float* lj, const float* dj, float* E, float* PT, float* P) {
+  vec::grad_tile<8>(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
+}
+MCWES_TARGET_AVX512 void grad_tile_avx512(const float* S, const float* A, const float* X, int64_t bi, int64_t bj,
+                                          float scale, const float* mi, const float* li, const float* di,
+                                          const float* mj, const float* lj, const float* dj, float* E, float* PT,
+                                          float* P) {
+  vec::grad_tile<16>(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
+}
+
+MCWES_TARGET_AVX2 void softmax_rows_avx2(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                         float* alpha, float* P) {
+  vec::softmax_rows<8>(X, n, keys, scale, m, l, alpha, P);
+}
+MCWES_TARGET_AVX2 void softmax_cols_avx2(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                         float* alpha, float* P, float* mcol, float* sum) {
+  vec::softmax_cols<8>(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+}
+MCWES_TARGET_AVX512 void softmax_rows_avx512(const float* X, int64_t n, int64_t keys, float scale, float* m,
+                                             float* l, float* alpha, float* P) {
+  vec::softmax_rows<16>(X, n, keys, scale, m, l, alpha, P);
+}
+MCWES_TARGET_AVX512 void softmax_cols_avx512(const float* X, int64_t n, int64_t keys, float scale, float* m,
+                                             float* l, float* alpha, float* P, float* mcol, float* sum) {
+  vec::softmax_cols<16>(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+}
+#endif
+
+template <typename T>
+void softmax_rows(int level, const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P) {
+#if defined(MCWES_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (level >= 2) return softmax_rows_avx512(X, n, keys, scale, m, l, alpha, P);
+    if (level == 1) return softmax_rows_avx2(X, n, keys, scale, m, l, alpha, P);
+  }
+#endif
+  softmax_rows_portable(X, n, keys, scale, m, l, alpha, P);
+}
+
+template <typename T>
+void softmax_cols(int level, const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P, T* mcol,
+                  T* sum) {
+#if defined(MCWES_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (level >= 2) return softmax_cols_avx512(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+    if (level == 1) return softmax_cols_avx2(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+  }
+#endif
+  softmax_cols_portable(X, n, keys, scale, m, l, alpha, P, mcol, sum);
+}
+
+// The backward's entries of one tile: from S[i][j] = q_i·q_j, A[i][j] = dO_i·q_j, X[i][j] = q_i·dO_j
+// and the rows' saved (max, log sum) and Dv, E[i][j] = s (dS_ij + dS_ji), PT[i][j] = P_ji,
+// P[i][j] = P_ij (all at [i·kBS + j]).
+template <typename T>
+void grad_tile(int level, const T* S, const T* A, const T* X, int64_t bi, int64_t bj, T scale, const T* mi,
+               const T* li, const T* di, const T* mj, const T* lj, const T* dj, T* E, T* PT, T* P) {
+#if defined(MCWES_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (level >= 2) return grad_tile_avx512(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
+    if (level == 1) return grad_tile_avx2(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
+  }
+#endif
+  for (int64_t i = 0; i < bi; ++i)
+    for (int64_t j = 0; j < bj; ++j) {
+      const int64_t o = i * kBS + j;
+      E[o] = cscm_attention::grad_entry(scale * S[o], A[o], X[o], mi[i], li[i], di[i], mj[j], lj[j], dj[j], scale,
+                                        &P[o], &PT[o]);
+    }
+}
+
+// num rows r0.. (n of them) *= alpha[r] (skipped where alpha is 1: the row max did not move).
+template <typename T>
+void rescale(T* num, int64_t n, int64_t D, const T* alpha) {
+  for (int64_t r = 0; r < n; ++r)
+    if (alpha[r] != T(1))
+      for (int64_t d = 0; d < D; ++d) num[r * D + d] *= alpha[r];
+}
+
+template <typename T>
+void fwd_pair(int level, const Packed<T>& pk, T scale, int64_t I, int64_t J, FwdState<T>& st) {
   const int64_t D = pk.D, i0 = I * kBS, j0 = J * kBS;
   const int64_t bi = std::min(kBS, pk.L - i0), bj = std::min(kBS, pk.L - j0);
   T* S = st.s.data();
-  scores(pk.row(i0), bi, bj, D, pk.panel(J), S);
-  for (int64_t i = 0; i < bi; ++i)
-    for (int64_t j = 0; j < bj; ++j) S[i * kBS + j] *= scale;
-  online_rows(st, i0, bi, bj, D, [&](int64_t r, int64_t c) { return S[r * kBS + c]; }, st.p.data());
-  cpu_gemm::gemm<T>(bi, D, bj, st.p.data(), kBS, pk.row(j0), D, st.num.data() + i0 * D, D, true);
+  scores(level, pk.panel(I), bi, bj, D, pk.panel(J), S);
+  // Rows of block I over the keys of block J: P[i][j], row-major A of the product.
+  softmax_rows(level, S, bi, bj, scale, st.m.data() + i0, st.l.data() + i0, st.alpha.data(), st.p.data());
+  rescale(st.num.data() + i0 * D, bi, D, st.alpha.data());
+  apply(level, true, st.p.data(), bi, bj, pk, J, st.num.data() + i0 * D);
   if (I == J) return;
-  online_rows(st, j0, bj, bi, D, [&](int64_t r, int64_t c) { return S[c * kBS + r]; }, st.pt.data());
-  cpu_gemm::gemm<T>(bj, D, bi, st.pt.data(), kBS, pk.row(i0), D, st.num.data() + j0 * D, D, true);
+  // Rows of block J over the keys of block I, from the same tile: PT[i][j], k-major A.
+  softmax_cols(level, S, bj, bi, scale, st.m.data() + j0, st.l.data() + j0, st.alpha.data(), st.pt.data(),
+               st.mcol.data(), st.sum.data());
+  rescale(st.num.data() + j0 * D, bj, D, st.alpha.data());
+  apply(level, false, st.pt.data(), bj, bi, pk, I, st.num.data() + j0 * D);
 }
 
 // Merges the threads' states of row i into out[b, i, :] and lse[b, i].
@@ -239,15 +562,14 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
   const auto ls = lse.s3<T>();
   const T scale = static_cast<T>(scale_d);
   const int threads = std::max(1, std::min(nt, 64));
+  const int level = cpu_isa_level();
   struct Ws {
     Packed<T> pk;
     std::vector<FwdState<T>> states;
   };
   auto make_ws = [&](int n) {
     Ws ws;
-    ws.pk.D = D;
-    ws.pk.rows.resize(static_cast<size_t>(T_ * D));
-    ws.pk.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
+    ws.pk.allocate(T_, D);
     ws.states.resize(static_cast<size_t>(n));
     return ws;
   };
@@ -259,10 +581,11 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
     const int64_t L = ws.pk.L;
     FwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
     if (L > 0) {
-      pack_rows(team, qs, b, L, D, ws.pk);
+      pack_rows(team, qs, b, ws.pk);
       st.reset(L, D);
-      team_for(team, ws.pk.nb, [&](int64_t I) {
-        for (int64_t J = I; J < ws.pk.nb; ++J) fwd_pair(ws.pk, scale, I, J, st);
+      team_for(team, ws.pk.nb, [&](int64_t t) {
+        const int64_t I = snake_row(t, ws.pk.nb, team.size);
+        for (int64_t J = I; J < ws.pk.nb; ++J) fwd_pair(level, ws.pk, scale, I, J, st);
       });
       team_barrier(team);
     }
@@ -281,47 +604,42 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
 // Backward per-thread state: the partial dq of the video's rows plus tile scratch.
 template <typename T>
 struct BwdState {
-  std::vector<T> dq, s, dp, x, e, pt, et, p;
+  std::vector<T> dq;
+  AVec<T> s, dp, x, e, pt, p;
   void reset(int64_t L, int64_t D) {
     dq.assign(static_cast<size_t>(L * D), T(0));
-    for (auto* v : {&s, &dp, &x, &e, &pt, &et, &p}) v->resize(kBS * kBS);
+    for (auto* v : {&s, &dp, &x, &e, &pt, &p}) v->assign(kBS * kBS, T(0));
   }
 };
 
-// lse holds (row max, log of the row sum) pairs: P = exp((s − max) − log sum) keeps the digits
+// The rows' saved (max, log sum) pairs give P = exp((s − max) − log sum), which keeps the digits
 // that a single rounded logsumexp near |s| ~ 1000 would lose.
 template <typename T>
-void bwd_pair(const Packed<T>& pq, const Packed<T>& pdo, const std::vector<T>& lse, const std::vector<T>& dv, T scale,
-              int64_t I, int64_t J, BwdState<T>& st) {
+struct RowData {
+  AVec<T> m, ll, dv;  // per row of the video, zero-padded to whole blocks
+};
+
+template <typename T>
+void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const RowData<T>& rows, T scale, int64_t I,
+              int64_t J, BwdState<T>& st) {
   const int64_t D = pq.D, i0 = I * kBS, j0 = J * kBS;
   const int64_t bi = std::min(kBS, pq.L - i0), bj = std::min(kBS, pq.L - j0);
-  const bool diag = I == J;
-  T *S = st.s.data(), *dP = st.dp.data(), *X = diag ? st.dp.data() : st.x.data();
-  scores(pq.row(i0), bi, bj, D, pq.panel(J), S);    // q_i·q_j
-  scores(pdo.row(i0), bi, bj, D, pq.panel(J), dP);  // dO_i·q_j
-  if (!diag) scores(pdo.row(j0), bj, bi, D, pq.panel(I), X);  // X[j][i] = dO_j·q_i
-  T *E = st.e.data(), *PT = st.pt.data(), *Et = st.et.data(), *P = st.p.data();
-  for (int64_t i = 0; i < bi; ++i) {
-    const T m_i = lse[static_cast<size_t>(2 * (i0 + i))], ll_i = lse[static_cast<size_t>(2 * (i0 + i) + 1)];
-    const T dv_i = dv[static_cast<size_t>(i0 + i)];
-    for (int64_t j = 0; j < bj; ++j) {
-      const size_t jj = static_cast<size_t>(j0 + j);
-      T p, pt;
-      const T e = cscm_attention::grad_entry(scale * S[i * kBS + j], dP[i * kBS + j], X[j * kBS + i], m_i, ll_i, dv_i,
-                                             lse[2 * jj], lse[2 * jj + 1], dv[jj], scale, &p, &pt);
-      E[i * kBS + j] = e;
-      PT[i * kBS + j] = pt;
-      Et[j * kBS + i] = e;
-      P[j * kBS + i] = p;
-    }
-  }
+  T *S = st.s.data(), *dP = st.dp.data(), *X = st.x.data();
+  scores(level, pq.panel(I), bi, bj, D, pq.panel(J), S);    // q_i·q_j
+  scores(level, pdo.panel(I), bi, bj, D, pq.panel(J), dP);  // dO_i·q_j
+  scores(level, pq.panel(I), bi, bj, D, pdo.panel(J), X);   // q_i·dO_j
+  // Every entry (i, j) sits at [i·kBS + j]: row-major A for the rows i of block I (keys j), k-major A
+  // for the rows j of block J (keys i).
+  T *E = st.e.data(), *PT = st.pt.data(), *P = st.p.data();
+  grad_tile(level, S, dP, X, bi, bj, scale, rows.m.data() + i0, rows.ll.data() + i0, rows.dv.data() + i0,
+            rows.m.data() + j0, rows.ll.data() + j0, rows.dv.data() + j0, E, PT, P);
   T* dqi = st.dq.data() + i0 * D;
-  cpu_gemm::gemm<T>(bi, D, bj, E, kBS, pq.row(j0), D, dqi, D, true);
-  cpu_gemm::gemm<T>(bi, D, bj, PT, kBS, pdo.row(j0), D, dqi, D, true);
-  if (diag) return;
+  apply(level, true, E, bi, bj, pq, J, dqi);
+  apply(level, true, PT, bi, bj, pdo, J, dqi);
+  if (I == J) return;
   T* dqj = st.dq.data() + j0 * D;
-  cpu_gemm::gemm<T>(bj, D, bi, Et, kBS, pq.row(i0), D, dqj, D, true);
-  cpu_gemm::gemm<T>(bj, D, bi, P, kBS, pdo.row(i0), D, dqj, D, true);
+  apply(level, false, E, bj, bi, pq, I, dqj);
+  apply(level, false, P, bj, bi, pdo, I, dqj);
 }
 
 template <typename T>
@@ -336,20 +654,17 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
   const auto gq = grad_q.s3<T>();
   const T scale = static_cast<T>(scale_d);
   const int threads = std::max(1, std::min(nt, 64));
+  const int level = cpu_isa_level();
   struct Ws {
-    Packed<T> pq, pdo;  // dO is only read by rows: no panels
-    std::vector<T> lse, dv;
+    Packed<T> pq, pdo;
+    RowData<T> rows;
     std::vector<BwdState<T>> states;
   };
   auto make_ws = [&](int n) {
     Ws ws;
-    for (auto* p : {&ws.pq, &ws.pdo}) {
-      p->D = D;
-      p->rows.resize(static_cast<size_t>(T_ * D));
-    }
-    ws.pq.panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
-    ws.lse.resize(static_cast<size_t>(2 * T_));
-    ws.dv.resize(static_cast<size_t>(T_));
+    ws.pq.allocate(T_, D);
+    ws.pdo.allocate(T_, D);
+    for (auto* v : {&ws.rows.m, &ws.rows.ll, &ws.rows.dv}) v->assign(static_cast<size_t>(round_up(T_, kBS)), T(0));
     ws.states.resize(static_cast<size_t>(n));
     return ws;
   };
@@ -363,18 +678,20 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
     const int64_t L = ws.pq.L;
     BwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
     if (L > 0) {
-      pack_rows(team, qs, b, L, D, ws.pq);
-      pack_rows(team, gs, b, L, D, ws.pdo, false);
+      pack_rows(team, qs, b, ws.pq);
+      pack_rows(team, gs, b, ws.pdo);
       team_for(team, L, [&](int64_t i) {
-        T acc = T(0);
-        for (int64_t d = 0; d < D; ++d) acc += gs(b, i, d) * os(b, i, d);
-        ws.dv[static_cast<size_t>(i)] = acc;
-        ws.lse[static_cast<size_t>(2 * i)] = ls(b, i, 0);
-        ws.lse[static_cast<size_t>(2 * i + 1)] = ls(b, i, 1);
+        // rowsum(dO ⊙ O) in double: it is subtracted from dO_i·q_j, nearly equal on a one-hot row.
+        double acc = 0.0;
+        for (int64_t d = 0; d < D; ++d) acc += static_cast<double>(gs(b, i, d)) * static_cast<double>(os(b, i, d));
+        ws.rows.dv[static_cast<size_t>(i)] = static_cast<T>(acc);
+        ws.rows.m[static_cast<size_t>(i)] = ls(b, i, 0);
+        ws.rows.ll[static_cast<size_t>(i)] = ls(b, i, 1);
       });
       st.reset(L, D);
-      team_for(team, ws.pq.nb, [&](int64_t I) {
-        for (int64_t J = I; J < ws.pq.nb; ++J) bwd_pair(ws.pq, ws.pdo, ws.lse, ws.dv, scale, I, J, st);
+      team_for(team, ws.pq.nb, [&](int64_t t) {
+        const int64_t I = snake_row(t, ws.pq.nb, team.size);
+        for (int64_t J = I; J < ws.pq.nb; ++J) bwd_pair(level, ws.pq, ws.pdo, ws.rows, scale, I, J, st);
       });
       team_barrier(team);
     }

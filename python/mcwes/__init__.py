@@ -6,7 +6,7 @@ cross-validate by subject; ``mcwes.evaluate`` scores predictions the MEGC way;
 ``mcwes.ops`` holds the compiled kernels and ``mcwes.reference`` their naive twins.
 """
 from ._version import __version__
-from ._ext import build_info
+from ._ext import build_info, cpu_isa, set_cpu_isa
 from . import crossval, data, losses, ops, reference, spotting
 from .config import Config
 from .model import MCWES, MCWESOutput
@@ -20,7 +20,7 @@ from .health import HealthReport, diagnose
 
 __all__ = [
     "diagnose", "HealthReport",
-    "__version__", "build_info", "crossval", "data", "spotting", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
+    "__version__", "build_info", "cpu_isa", "set_cpu_isa", "crossval", "data", "spotting", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
     "load_checkpoint", "save_checkpoint", "Trainer", "VideoItem", "Proposal", "Proposals", "EvaluationResult",
     "evaluate", "load", "spot", "LosoResult", "loso", "split",
 ]
