@@ -2,7 +2,8 @@
 
 ``mcwes.spot(features)`` spots expressions with the default model (``mcwes.load(checkpoint)``);
 ``mcwes.Trainer`` / ``mcwes.loso`` train; ``mcwes.evaluate`` scores predictions the MEGC way;
-``mcwes.ops`` holds the compiled kernels and ``mcwes.reference`` their naive twins.
+``mcwes.ops`` holds the compiled kernels and ``mcwes.reference`` their naive twins;
+``mcwes.extract`` / ``mcwes.spot_video(path)`` go from videos to features and proposals.
 """
 from ._version import __version__
 from ._ext import build_info
@@ -15,9 +16,11 @@ from .proposals import Proposal, Proposals
 from .metrics import EvaluationResult, evaluate
 from .inference import load, spot
 from .loso import LosoResult, loso
+from . import extract
+from .extract import spot_video
 
 __all__ = [
     "__version__", "build_info", "data", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
     "load_checkpoint", "save_checkpoint", "Trainer", "VideoItem", "Proposal", "Proposals", "EvaluationResult",
-    "evaluate", "load", "spot", "LosoResult", "loso",
+    "evaluate", "load", "spot", "LosoResult", "loso", "extract", "spot_video",
 ]
