@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .face import apply_box, check_box, detect_face_box
-from .flow import flow_to_i3d, make_flow_fn, resolve_backend
+from .flow import _cv2, flow_to_i3d, make_flow_fn, resolve_backend
 from .frames import FrameSource, open_frames
 from .i3d import InceptionI3d
 from .options import ExtractOptions
@@ -100,9 +100,8 @@ class Progress:
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma, rounded to uint8 (OpenCV's RGB2GRAY)."""
-    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
-    return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    """OpenCV's RGB → gray (ITU-R 601 luma, fixed point), as the authors' flow script read frames."""
+    return _cv2().cvtColor(np.ascontiguousarray(rgb), _cv2().COLOR_RGB2GRAY)
 
 
 def _resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:

@@ -48,9 +48,9 @@ def _base_face(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     img[:] = (70, 80, 95)  # background
     face = ((x - w / 2) / (0.38 * w)) ** 2 + ((y - h / 2) / (0.47 * h)) ** 2 < 1
     img[face] = (205, 160, 135)
-    noise = rng.standard_normal((h, w, 3)).astype(np.float32)
-    texture = cv2.GaussianBlur(noise, (0, 0), max(w / 60, 1.0))
-    img += 60 * texture / (texture.std() + 1e-6)
+    noise = rng.standard_normal((h, w)).astype(np.float32)  # skin-like texture: brightness, not colour
+    texture = cv2.GaussianBlur(noise, (0, 0), max(w / 50, 1.2))
+    img += (40 * texture / (texture.std() + 1e-6))[..., None]
     for cx, cy, rx, ry, colour in ((0.35, 0.40, 0.08, 0.035, (40, 30, 30)), (0.65, 0.40, 0.08, 0.035, (40, 30, 30)),
                                    (0.35, 0.32, 0.10, 0.015, (60, 40, 30)), (0.65, 0.32, 0.10, 0.015, (60, 40, 30)),
                                    (0.50, 0.72, 0.14, 0.03, (150, 60, 60)), (0.50, 0.55, 0.03, 0.06, (180, 130, 110))):
