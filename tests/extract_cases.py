@@ -42,6 +42,16 @@ def save_public_style(net: InceptionI3d, path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():  # type: ignore[no-untyped-def]
+    """I3D on tiny inputs is all per-op overhead: one thread is much faster than two on a busy
+    machine (and gives the same features). Restored after the module."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def weights(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     d = tmp_path_factory.mktemp("i3d")

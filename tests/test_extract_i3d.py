@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from extract_cases import random_i3d, save_public_style
+from extract_cases import one_torch_thread, random_i3d, save_public_style  # noqa: F401 (fixture)
 from hypothesis import given, strategies as st
 
 from mcwes.extract import I3D_WEIGHTS_ENV, InceptionI3d, expected_keys, load_i3d

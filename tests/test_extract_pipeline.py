@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from extract_cases import IMAGE, N_FRAMES, clip, nets, small, weights  # noqa: F401 (fixtures)
+from extract_cases import IMAGE, N_FRAMES, clip, nets, one_torch_thread, small, weights  # noqa: F401 (fixtures)
 from PIL import Image
 
 import mcwes
