@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import builtins
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -110,7 +112,45 @@ def test_detect_without_dlib_says_how_to_install(monkeypatch):
         detect_face_box([np.zeros((8, 8, 3), np.uint8)], "v.mp4", 0.2)
 
 
-def test_detect_no_face_names_the_video():
+class _Rect:
+    def __init__(self, left, top, right, bottom):  # type: ignore[no-untyped-def]
+        self.l, self.t, self.r, self.b = left, top, right, bottom
+
+    def left(self): return self.l  # noqa: E704
+    def top(self): return self.t  # noqa: E704
+    def right(self): return self.r  # noqa: E704
+    def bottom(self): return self.b  # noqa: E704
+    def width(self): return self.r - self.l  # noqa: E704
+    def height(self): return self.b - self.t  # noqa: E704
+
+
+def _fake_dlib(monkeypatch, per_frame):  # type: ignore[no-untyped-def]
+    """A stand-in for dlib whose detector returns the given rectangles, frame after frame."""
+    found = iter(per_frame)
+    module = types.ModuleType("dlib")
+    module.get_frontal_face_detector = lambda: (lambda image, upsample: next(found))
+    monkeypatch.setitem(sys.modules, "dlib", module)
+
+
+def test_detected_box_is_the_median_square_grown_and_clipped(monkeypatch):
+    frames = [np.zeros((100, 120, 3), np.uint8)] * 3
+    small_face = _Rect(0, 0, 4, 4)
+    _fake_dlib(monkeypatch, [[_Rect(40, 30, 80, 70), small_face], [], [_Rect(44, 34, 84, 74)]])
+    # median of (40,30,80,70) and (44,34,84,74) = (42,32,82,72): side 40 → 48 with margin 0.1, centre (62, 52)
+    assert detect_face_box(frames, "v.mp4", 0.1) == (38, 28, 48, 48)
+    _fake_dlib(monkeypatch, [[_Rect(90, 60, 118, 98)]])  # near the corner: shifted inside the frame
+    x, y, w, h = detect_face_box(frames[:1], "v.mp4", 0.5)
+    assert (x, y, w, h) == (44, 24, 76, 76)  # side 38 · 2, centre (104, 79) pushed inside
+
+
+def test_detect_no_face_names_the_video(monkeypatch):
+    _fake_dlib(monkeypatch, [[], [], []])
+    frames = [np.zeros((80, 80, 3), np.uint8)] * 3
+    with pytest.raises(ValueError, match=r"no face found in the first 3 frames of s15/noface\.mp4"):
+        detect_face_box(frames, "s15/noface.mp4", 0.2)
+
+
+def test_real_detector_finds_no_face_in_noise():
     pytest.importorskip("dlib")
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (80, 80, 3), dtype=np.uint8) for _ in range(3)]

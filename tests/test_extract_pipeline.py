@@ -167,6 +167,16 @@ def test_bad_inputs(tmp_path, nets, weights, monkeypatch):  # noqa: F811
         extract(tmp_path / "nothing", tmp_path / "o", small(), rgb_weights=weights["rgb"], flow_weights=weights["flow"])
 
 
+def test_samm_lv_windows_of_32(tmp_path, nets):  # noqa: F811
+    rgb, flow = nets
+    folder = _tiny(tmp_path / "006_1", 34, 6, size=16)
+    r = extract_video(folder, small("samm_lv", image_size=16), rgb, flow, progress=False)
+    assert r.features.shape == (1, 2048) and r.fps == 200.0  # a frame folder: the preset's frame rate
+    with pytest.raises(ValueError, match=r"20 frames give F = 19 .* one window of 32; need at least 33 frames"):
+        extract_video(_tiny(tmp_path / "short", 20, 6, size=16), small("samm_lv", image_size=16), rgb, flow,
+                      progress=False)
+
+
 def test_crop_box_and_resampling(tmp_path, nets):  # noqa: F811
     rgb, flow = nets
     v = S.synthetic_video(19, 30, seed=4)
