@@ -13,6 +13,7 @@ from PIL import Image
 from mcwes.extract import ExtractOptions, open_frames
 from mcwes.extract import synthetic as S
 from mcwes.extract.face import detect_face_box
+from mcwes.extract.pipeline import _kept_count
 
 
 def _numbered(n: int, rng, h: int = 6, w: int = 8) -> np.ndarray:
@@ -40,6 +41,8 @@ def test_frame_steps_cycle(tmp_path):
     S.write_frame_folder(_numbered(45, rng, 2, 2), tmp_path, pattern="{}.png", first=0)
     idx = [i for i, _ in open_frames(tmp_path).frames((6, 7, 7))]
     assert idx == [0, 6, 13, 20, 26, 33, 40]  # 200 fps → 30 fps: 3 frames per 20
+    for n in range(1, 46):  # the progress total, computed without reading the frames
+        assert _kept_count(n, (6, 7, 7)) == sum(i < n for i in idx)
     assert [i for i, _ in open_frames(tmp_path).frames(None)] == list(range(45))
     with pytest.raises(ValueError, match=r"expected frame_steps to be positive integers"):
         list(open_frames(tmp_path).frames((6, 0)))

@@ -130,10 +130,7 @@ def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb
     device = next(rgb_net.parameters()).device
     flow_fn = make_flow_fn(backend, options.tvl1, str(device))
     seconds = dict.fromkeys(STAGES, 0.0)
-    n_total = None
-    if src.n_frames and options.frame_steps is None:
-        n_total = src.n_frames
-    prog = Progress(name, n_total, progress)
+    prog = Progress(name, _kept_count(src.n_frames, options.frame_steps), progress)
     try:
         feats, index, n_src, box = _stream(src, options, rgb_net, flow_net, flow_fn, seconds, prog, name)
     finally:
@@ -142,6 +139,15 @@ def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb
     if options.frame_steps:
         fps = fps * len(options.frame_steps) / sum(options.frame_steps)
     return VideoFeatures(feats, len(index), index, n_src, fps, box, list(src.gaps), seconds, backend)
+
+
+def _kept_count(n: int | None, steps: tuple[int, ...] | None) -> int | None:
+    """Frames kept from ``n`` by the frame steps (None when ``n`` is unknown)."""
+    if not n or not steps:
+        return n
+    cycles, rest = divmod(n, sum(steps))
+    partial = sum(1 for k in range(len(steps)) if sum(steps[:k]) < rest)
+    return cycles * len(steps) + partial
 
 
 def _timed(it: Iterator, seconds: dict[str, float], stage: str) -> Iterator:
