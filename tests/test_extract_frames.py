@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import subprocess
 import sys
 import types
 
@@ -159,3 +160,10 @@ def test_real_detector_finds_no_face_in_noise():
     frames = [rng.integers(0, 256, (80, 80, 3), dtype=np.uint8) for _ in range(3)]
     with pytest.raises(ValueError, match=r"no face found in the first 3 frames of s15/noface\.mp4"):
         detect_face_box(frames, "s15/noface.mp4", 0.2)
+
+
+def test_import_mcwes_needs_no_video_extra():
+    code = ("import sys, mcwes, mcwes.extract; mcwes.extract.ExtractOptions.preset('lgsnet'); "
+            "print(sorted(m for m in ('av', 'cv2', 'PIL', 'dlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
