@@ -62,3 +62,33 @@ def test_empty_store_from_a_non_empty_folder_is_an_error(tmp_path, layout, want)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert len(open_features(empty, layout=layout)) == 0  # a new, empty folder is still an empty store
+
+
+def test_dataset_trees_give_the_annotation_ids(tmp_path):
+    from PIL import Image
+
+    from mcwes.extract import find_videos
+
+    def frames(folder, names):  # type: ignore[no-untyped-def]
+        folder.mkdir(parents=True)
+        for n in names:
+            Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / n)
+
+    casme2 = tmp_path / "longVideoFaceCropped"
+    frames(casme2 / "s15" / "15_0101disgustingteeth", ["img1.jpg", "img2.jpg"])
+    frames(casme2 / "s40" / "40_0401girlcrashing", ["img1.jpg"])
+    casme3 = tmp_path / "part_A"
+    frames(casme3 / "spNO.1" / "a" / "color", ["0.jpg", "1.jpg"])
+    frames(casme3 / "spNO.1" / "a" / "depth", ["0.png"])
+    frames(casme3 / "spNO.10" / "b" / "color", ["1.jpg"])
+    samm = tmp_path / "SAMM"
+    frames(samm / "006_1", ["006_1_0001.jpg"])
+    (samm / "clip.mp4").write_bytes(b"")
+    got = {v.video: (v.subject, v.stem) for v in find_videos([casme2, casme3, samm])}
+    assert got == {"s15_0101": ("s15", "15_0101disgustingteeth"), "s40_0401": ("s40", "40_0401girlcrashing"),
+                   "spNO.1_a": ("spNO.1", "a"), "spNO.10_b": ("spNO.10", "b"), "006_1": ("", "006_1"),
+                   "clip": ("", "clip")}
+    (tmp_path / "dup").mkdir()
+    (tmp_path / "dup" / "clip.avi").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"two inputs would both be video 'clip'"):
+        find_videos([samm, tmp_path / "dup"])

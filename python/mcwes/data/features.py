@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 _LAYOUTS = ("npy", "npz", "pickle")
 _SUBJECT_FOLDER = re.compile(r"s\d+")
 _CODED_VIDEO = re.compile(r"\d+_(\d{4})")
+_CASME3_SUBJECT = re.compile(r"spNO\.\d+")
 _NAME_FILES = ("{stem}-names.npy", "{stem}-names.txt", "{stem}_names.npy", "{stem}_names.txt",
                "videoname.npy", "videonames.npy", "names.npy", "names.txt", "videoname.txt")
 
@@ -240,10 +241,13 @@ def open_features(path: str | Path, layout: str = "auto", feature_dim: int | Non
 
 def video_id(subject: str, stem: str) -> str:
     """The video id of features named ``stem`` in the folder ``subject`` ("" for none): a CAS(ME)^2-style
-    ``s15`` / ``15_0101disgustingteeth`` is ``s15_0101`` (subject + 4-digit code); else ``stem``."""
+    ``s15`` / ``15_0101disgustingteeth`` is ``s15_0101`` (subject + 4-digit code), a CAS(ME)^3-style
+    ``spNO.1`` / ``a`` is ``spNO.1_a``; else ``stem``. These are the ids the annotation readers use."""
     m = _CODED_VIDEO.match(stem)
     if subject and _SUBJECT_FOLDER.fullmatch(subject) and m:
         return f"{subject}_{m.group(1)}"
+    if _CASME3_SUBJECT.fullmatch(subject):
+        return f"{subject}_{stem}"
     return stem
 
 

@@ -47,7 +47,9 @@ def _is_frame_folder(path: Path) -> bool:
 
 def find_videos(inputs: Sequence[str | os.PathLike]) -> list[VideoInput]:
     """Videos named by ``inputs``: video files, frame folders, or folders searched recursively for
-    both (a frame folder's parent folder is its subject, e.g. ``s15/15_0101disgustingteeth`` → ``s15_0101``)."""
+    both. Found under a folder, a video's parent folder is its subject and names it the way the
+    annotation readers do: ``s15/15_0101disgustingteeth`` → ``s15_0101``, ``spNO.1/a/color`` →
+    ``spNO.1_a`` (:func:`mcwes.data.features.video_id`); ``depth`` folders are skipped."""
     found: list[VideoInput] = []
     for item in inputs:
         root = Path(item)
@@ -60,6 +62,9 @@ def find_videos(inputs: Sequence[str | os.PathLike]) -> list[VideoInput]:
         hits = []
         for dirpath, dirnames, filenames in os.walk(root):
             d = Path(dirpath)
+            if d != root and d.name.lower() == "depth":  # CAS(ME)^3's depth maps beside color/: not a video
+                dirnames.clear()
+                continue
             if d != root and _is_frame_folder(d):
                 hits.append(d)
                 dirnames.clear()
@@ -71,8 +76,9 @@ def find_videos(inputs: Sequence[str | os.PathLike]) -> list[VideoInput]:
             raise ValueError(f"mcwes.extract: {root}: found no video files ({', '.join(VIDEO_SUFFIXES)}) and no "
                              f"folders of frame images under it (entries: {entries})")
         for h in sorted(hits):
-            subject = h.parent.name if h.parent != root else ""
-            stem = h.stem if h.is_file() else h.name
+            video = h.parent if h.is_dir() and h.name.lower() == "color" else h  # CAS(ME)^3: spNO.1/a/color
+            subject = video.parent.name if video.parent != root and root in video.parent.parents else ""
+            stem = video.stem if video.is_file() else video.name
             found.append(VideoInput(h, subject, stem, video_id(subject, stem)))
     ids: dict[str, Path] = {}
     for v in found:
