@@ -47,7 +47,7 @@ def test_npz_pairs_with_crops_are_averaged(tmp_path, rng):
     want = np.concatenate([rgb.mean(0), flow.mean(0)], axis=1)
     np.testing.assert_allclose(store["006_1"], want, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(store["006_2"], np.concatenate([flat, flat + 1], axis=1))
-    assert store.frame_count("006_1") == 40 and store.frame_count("006_2") is None
+    assert store.frame_count("006_1") == 41 and store.frame_count("006_2") is None
 
 
 def test_npz_missing_stream_is_listed_and_named(tmp_path, rng):

@@ -4,6 +4,7 @@
 ``mcwes.Trainer`` trains one model, ``mcwes.loso`` / ``mcwes.split`` (module ``mcwes.crossval``)
 cross-validate by subject; ``mcwes.evaluate`` scores predictions the MEGC way;
 ``mcwes.ops`` holds the compiled kernels and ``mcwes.reference`` their naive twins.
+``mcwes.extract`` / ``mcwes.spot_video(path)`` go from videos to features and proposals.
 """
 from ._version import __version__
 from ._ext import build_info, cpu_isa, set_cpu_isa
@@ -17,10 +18,12 @@ from .metrics import EvaluationResult, evaluate
 from .inference import load, spot
 from .crossval import LosoResult, loso, split
 from .health import HealthReport, diagnose
+from . import extract
+from .extract import spot_video
 
 __all__ = [
     "diagnose", "HealthReport",
     "__version__", "build_info", "cpu_isa", "set_cpu_isa", "crossval", "data", "spotting", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
     "load_checkpoint", "save_checkpoint", "Trainer", "VideoItem", "Proposal", "Proposals", "EvaluationResult",
-    "evaluate", "load", "spot", "LosoResult", "loso", "split",
+    "evaluate", "load", "spot", "LosoResult", "loso", "split", "extract", "spot_video",
 ]

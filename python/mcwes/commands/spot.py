@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .extract import add_extract_options, options_from_args
+
 log = logging.getLogger(__name__)
 
 
@@ -14,8 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "spot", help="spot expressions with a trained checkpoint",
         description="FEATURES are per-video .npy files [T, 2D], or folders / pickled arrays that "
-                    "mcwes.data.open_features reads (npy, npz pairs, W-TALC pickle).")
-    p.add_argument("features", nargs="+", type=Path, metavar="FEATURES")
+                    "mcwes.data.open_features reads (npy, npz pairs, W-TALC pickle), or videos: video files "
+                    "and folders of frame images, whose features are extracted first (mcwes extract) and "
+                    "whose proposals are in the video's own frame numbers.")
+    p.add_argument("features", nargs="+", type=Path, metavar="FEATURES|VIDEO")
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint written by mcwes train")
     p.add_argument("--out", type=Path, help="write the proposals as CSV here (default: print them)")
     p.add_argument("--layout", default="auto", choices=["auto", "npy", "npz", "pickle"], help="feature layout of folders")
@@ -25,7 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="videos per forward pass")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write one PNG per video (attention, T-CAM, proposals)")
     p.add_argument("--annotations", type=Path, help="ground truth to shade in the plots")
+    add_extract_options(p)
     p.set_defaults(func=run)
+
+
+def _is_video(path: Path) -> bool:
+    from ..extract.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    if path.is_file():
+        return path.suffix.lower() in VIDEO_SUFFIXES
+    return path.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
 
 
 def read_feature_args(paths: list[Path], layout: str) -> list[tuple[str, np.ndarray]]:
@@ -56,24 +69,47 @@ def read_feature_args(paths: list[Path], layout: str) -> list[tuple[str, np.ndar
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_checkpoint
     from ..inference import spot_videos
-    from ..proposals import write_proposals_csv
+    from ..proposals import Proposals, write_proposals_csv
 
     if args.batch_size < 1:
         raise ValueError(f"mcwes spot: expected --batch-size >= 1, got {args.batch_size}")
     model, config, _ = load_checkpoint(args.checkpoint, map_location=args.device or "cpu")
-    videos = read_feature_args(args.features, args.layout)
+    pooled = Proposals()
+    clips = [p for p in args.features if _is_video(p)]
+    if clips:
+        _spot_clips(args, model, clips, pooled)
+    rest = [p for p in args.features if p not in clips]
+    videos = read_feature_args(rest, args.layout) if rest else []
     fps = args.fps or config.data.fps
     g = args.snippet_frames or config.data.snippet_frames
-    pooled = spot_videos([v for _, v in videos], model, names=[n for n, _ in videos], batch_size=args.batch_size,
-                         fps=fps, snippet_frames=g)
+    if videos:
+        pooled.extend(spot_videos([v for _, v in videos], model, names=[n for n, _ in videos],
+                                  batch_size=args.batch_size, fps=fps, snippet_frames=g))
     if args.out:
         write_proposals_csv(args.out, pooled)
-        print(f"{len(pooled)} proposals in {len(videos)} videos -> {args.out}")
+        print(f"{len(pooled)} proposals in {len(videos) + len(clips)} videos -> {args.out}")
     else:
         print(pooled.to_dataframe().to_string(index=False))
-    if args.plot:
+    if args.plot and videos:
         _plots(args, model, videos, pooled, fps, g)
     return 0
+
+
+def _spot_clips(args: argparse.Namespace, model, clips: list[Path], pooled) -> None:  # type: ignore[no-untyped-def]
+    """Videos and frame folders: extract, spot, proposals in the source's frame numbers, plots."""
+    from ..extract import spot_video
+
+    options = options_from_args(args)
+    for clip in clips:
+        try:
+            found, r = spot_video(clip, model, options=options, rgb_weights=args.rgb_weights,
+                                  flow_weights=args.flow_weights, progress=True)
+        except ImportError as exc:  # an optional dependency: the message says what to install
+            raise RuntimeError(str(exc)) from None
+        pooled.extend(found)
+        if args.plot:  # the plot's time axis is the extracted frames' (source frames when not resampled)
+            name = found[0].video if len(found) else clip.stem
+            _plots(args, model, [(name, r.features)], found, r.fps, options.stride)
 
 
 def _plots(args: argparse.Namespace, model, videos, pooled, fps: float, g: int) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,10 @@ layout        on disk
 ============  ====================================================================================
 ``npy``       a directory of ``<video>.npy``, each ``[T, 2D]``; memory-mapped (``mmap_mode='r'``)
 ``npz``       a directory of ``<video>-rgb.npz`` / ``<video>-flow.npz`` pairs, key ``feature`` of shape
-              ``[T, D]`` or ``[crops, T, D]`` (mean over crops); optional key ``frame_cnt``
+              ``[T, D]`` or ``[crops, T, D]`` (mean over crops); optional key ``frame_cnt`` = the
+              video's frames − 1 (the RGB stream drops the last frame). Pairs may sit in subject
+              folders, as the authors' tools write them: ``s15/15_0101disgustingteeth-rgb.npz`` is
+              video ``s15_0101`` (:func:`video_id`)
 ``pickle``    one pickled object array ``[N]`` of ``[T_i, 2D]`` (W-TALC / CO2-Net
               ``*-I3D-JOINTFeatures.npy``) plus a names file (``.npy`` array or ``.txt``, one per line).
               This layout needs ``allow_pickle``: only open files you trust. Loaded whole on first use.
@@ -20,16 +23,20 @@ not ``2D`` (``ValueError``), ``T < 1``, non-finite values, unreadable or truncat
 from __future__ import annotations
 
 import logging
+import re
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FeatureStore", "MissingVideoError", "open_features"]
+__all__ = ["FeatureStore", "MissingVideoError", "open_features", "video_id"]
 
 log = logging.getLogger(__name__)
 _LAYOUTS = ("npy", "npz", "pickle")
+_SUBJECT_FOLDER = re.compile(r"s\d+")
+_CODED_VIDEO = re.compile(r"\d+_(\d{4})")
+_CASME3_SUBJECT = re.compile(r"spNO\.\d+")
 _NAME_FILES = ("{stem}-names.npy", "{stem}-names.txt", "{stem}_names.npy", "{stem}_names.txt",
                "videoname.npy", "videonames.npy", "names.npy", "names.txt", "videoname.txt")
 
@@ -104,11 +111,12 @@ class FeatureStore(Mapping):
         return int(self[video].shape[0])
 
     def frame_count(self, video: str) -> int | None:
-        """The number of frames stored with the features (``frame_cnt`` in npz pairs), else None."""
+        """The video's number of frames, from ``frame_cnt`` in npz pairs (which stores frames − 1: the
+        RGB stream drops the last frame so both streams have frames − 1), else None."""
         if self.layout != "npz" or video not in self._files:
             return None
         with self._open_npz(self._files[video][1]) as z:
-            return int(np.asarray(z["frame_cnt"]).reshape(-1)[0]) if "frame_cnt" in z.files else None
+            return int(np.asarray(z["frame_cnt"]).reshape(-1)[0]) + 1 if "frame_cnt" in z.files else None
 
     # -- loading -------------------------------------------------------------------------------
     def _missing_message(self, video: str) -> str:
@@ -231,28 +239,76 @@ def open_features(path: str | Path, layout: str = "auto", feature_dim: int | Non
     return _open_npy_dir(path, feature_dim) if layout == "npy" else _open_npz_dir(path, feature_dim)
 
 
+def video_id(subject: str, stem: str) -> str:
+    """The video id of features named ``stem`` in the folder ``subject`` ("" for none): a CAS(ME)^2-style
+    ``s15`` / ``15_0101disgustingteeth`` is ``s15_0101`` (subject + 4-digit code), a CAS(ME)^3-style
+    ``spNO.1`` / ``a`` is ``spNO.1_a``; else ``stem``. These are the ids the annotation readers use."""
+    m = _CODED_VIDEO.match(stem)
+    if subject and _SUBJECT_FOLDER.fullmatch(subject) and m:
+        return f"{subject}_{m.group(1)}"
+    if _CASME3_SUBJECT.fullmatch(subject):
+        return f"{subject}_{stem}"
+    return stem
+
+
+def _npz_files(path: Path, stream: str) -> list[Path]:
+    return sorted(path.glob(f"*-{stream}.npz")) + sorted(path.glob(f"*/*-{stream}.npz"))
+
+
 def _detect_layout(path: Path) -> str:
     if path.is_file():
         return "pickle"
-    if any(path.glob("*-rgb.npz")) or any(path.glob("*-flow.npz")):
+    if _npz_files(path, "rgb") or _npz_files(path, "flow"):
         return "npz"
     return "npy"
 
 
+def _check_not_empty(path: Path, layout: str, files: dict) -> None:
+    """An empty store from a folder that holds something is a mistake worth an error."""
+    if files:
+        return
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+    if entries:
+        want = "<video>.npy files" if layout == "npy" else "<video>-rgb.npz / <video>-flow.npz pairs"
+        raise ValueError(f"mcwes.data.open_features: {path}: expected {want} (layout {layout!r}), found none; "
+                         f"the folder holds {len(entries)} entries: {entries[:8]}")
+
+
 def _open_npy_dir(path: Path, feature_dim: int | None) -> FeatureStore:
     files = {p.stem: (p,) for p in sorted(path.glob("*.npy"))}
+    _check_not_empty(path, "npy", files)
     return FeatureStore(path, "npy", feature_dim, sorted(files), files)
 
 
+def _stream_files(path: Path, stream: str) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for p in _npz_files(path, stream):
+        stem = p.name[: -len(f"-{stream}.npz")]
+        v = video_id(p.parent.name if p.parent != path else "", stem)
+        if v in out:
+            raise ValueError(f"mcwes.data.open_features: {out[v]} and {p} are both video {v!r}")
+        out[v] = p
+    return out
+
+
 def _open_npz_dir(path: Path, feature_dim: int | None) -> FeatureStore:
-    rgb = {p.name[: -len("-rgb.npz")]: p for p in path.glob("*-rgb.npz")}
-    flow = {p.name[: -len("-flow.npz")]: p for p in path.glob("*-flow.npz")}
+    rgb, flow = _stream_files(path, "rgb"), _stream_files(path, "flow")
     files = {v: (rgb[v], flow[v]) for v in rgb.keys() & flow.keys()}
-    incomplete = {v: f"{v}-flow.npz is missing (found {v}-rgb.npz)" for v in rgb.keys() - flow.keys()}
-    incomplete.update({v: f"{v}-rgb.npz is missing (found {v}-flow.npz)" for v in flow.keys() - rgb.keys()})
+    incomplete = {v: f"{_flow_name(rgb[v])} is missing (found {rgb[v].name})" for v in rgb.keys() - flow.keys()}
+    incomplete.update({v: f"{_rgb_name(flow[v])} is missing (found {flow[v].name})" for v in flow.keys() - rgb.keys()})
     if incomplete:
         log.warning("%s: %d videos lack one stream and are left out: %s", path, len(incomplete), sorted(incomplete))
+    if not files and not incomplete:
+        _check_not_empty(path, "npz", files)
     return FeatureStore(path, "npz", feature_dim, sorted(files), files, incomplete)
+
+
+def _flow_name(rgb: Path) -> str:
+    return rgb.name[: -len("-rgb.npz")] + "-flow.npz"
+
+
+def _rgb_name(flow: Path) -> str:
+    return flow.name[: -len("-flow.npz")] + "-rgb.npz"
 
 
 def _find_names_file(path: Path) -> Path:

@@ -519,7 +519,8 @@ def write(synth: SyntheticSet, out: str | Path, layout: str = "npy") -> Path:
     """Write ``synth`` under ``out`` in the real formats (see module doc); returns ``out``.
 
     ``layout``: ``"npy"`` (``features/<video>.npy``) or ``"npz"`` (``features/<video>-rgb.npz`` and
-    ``-flow.npz``, key ``feature`` ``[T, D]``, with ``frame_cnt`` and ``video_name``)."""
+    ``-flow.npz``, key ``feature`` ``[T, D]``, with ``frame_cnt`` = frames − 1, as the authors' tools
+    write it, and ``video_name``)."""
     if layout not in ("npy", "npz"):
         raise ValueError(f"mcwes.data.synthetic.write: expected layout 'npy' or 'npz', got {layout!r}")
     out = Path(out)
@@ -533,7 +534,7 @@ def write(synth: SyntheticSet, out: str | Path, layout: str = "npy") -> Path:
         else:
             for stream, part in (("rgb", x[:, :d]), ("flow", x[:, d:])):
                 np.savez(feat_dir / f"{plan.video}-{stream}.npz", feature=np.ascontiguousarray(part),
-                         frame_cnt=np.int64(plan.n_frames), video_name=np.str_(plan.video))
+                         frame_cnt=np.int64(plan.n_frames - 1), video_name=np.str_(plan.video))
     _WRITERS[synth.preset.name](synth, out / synth.preset.annotation_file)
     synth.videos.to_csv(out / "videos.csv", index=False)
     synth.events.to_csv(out / "events.csv", index=False)
