@@ -22,8 +22,8 @@ from . import extract
 from .extract import spot_video
 
 __all__ = [
-    "diagnose", "HealthReport",
-    "__version__", "build_info", "cpu_isa", "set_cpu_isa", "crossval", "data", "spotting", "losses", "ops", "reference", "Config", "MCWES", "MCWESOutput",
+    "__version__", "build_info", "cpu_isa", "set_cpu_isa", "crossval", "data", "spotting", "losses", "ops", "reference",
+    "Config", "MCWES", "MCWESOutput", "diagnose", "HealthReport",
     "load_checkpoint", "save_checkpoint", "Trainer", "VideoItem", "Proposal", "Proposals", "EvaluationResult",
     "evaluate", "load", "spot", "LosoResult", "loso", "split", "extract", "spot_video",
 ]
