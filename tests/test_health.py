@@ -70,8 +70,8 @@ def test_loss_summary_first_and_last_tenth():
     assert set(s) == {"dc1"}
     assert s["dc1"]["first"] == pytest.approx(2.0) and s["dc1"]["last"] == pytest.approx(1.1)
     assert s["dc1"]["change"] == pytest.approx(-0.45)
-    flat = [{"iteration": i, "dc1": 1.1} for i in range(10)]
-    assert any("hardly fits" in w for w in health._warnings(health.HealthReport(losses=health.loss_summary(flat))))
+    flat = [{"iteration": i, "dc1": 1.1, "total": 3.0} for i in range(10)]
+    assert any("hardly moved" in w for w in health._warnings(health.HealthReport(losses=health.loss_summary(flat))))
 
 
 def _planted(n_videos=24, T=60, width=8, seed=0):
@@ -125,7 +125,7 @@ def test_diagnose_reports_and_is_json(tmp_path):
     assert report.attention["train"]["mean"] < 0.01
     assert not report.healthy
     assert any("collapsed towards 0" in w for w in report.warnings)
-    assert any("hardly fits" in w for w in report.warnings)
+    assert any("hardly moved" in w for w in report.warnings)
     json.dumps(report.to_dict(), allow_nan=False)
     assert "WARNING" in report.text()
 

@@ -3,8 +3,7 @@
 A weakly-supervised model can fit nothing and still produce proposals, so every training run gets a
 report that separates three facts:
 
-1. **Optimisation**: did the loss terms move (``L_dc1`` is the model's fit of its own video-level
-   labels; it should fall well below its starting value)?
+1. **Optimisation**: did the loss move at all (the total; per term for the record)?
 2. **Localisation**: is the class-agnostic attention ``A`` high on expression snippets and low on
    background? Measured as the attention AUC (expression snippets vs background snippets) per class,
    on training and held-out videos, whenever frame-level ground truth is known (synthetic data, an
@@ -44,7 +43,10 @@ _CLASS_NAMES = ("MaE", "ME")
 _COLLAPSE_LOW, _COLLAPSE_HIGH = 0.15, 0.85
 _FLAT_SPREAD = 0.05
 _SATURATED = 0.02
-_MIN_FIT = 0.05
+#: A run whose total loss falls by less than this share is flagged. L_dc1 alone is no indicator: on
+#: the synthetic benchmark it stays at ~1.0 in runs that localise with AUC 0.95 (its floor is the
+#: entropy of the targets, ~0.7, and the other terms move instead).
+_MIN_FIT = 0.02
 _CHANCE_AUC = 0.6
 _LEARNABLE_AUC = 0.75
 
@@ -271,12 +273,11 @@ def diagnose(model: Any, train: Any, test: Any = None, *, records: Sequence[Mapp
 
 def _warnings(r: HealthReport) -> list[str]:
     out = []
-    dc1 = r.losses.get("dc1")
-    if dc1 is not None and dc1["change"] > -_MIN_FIT:
-        out.append(f"L_dc1 fell by only {-dc1['change']:.0%} ({dc1['first']:.3f}→{dc1['last']:.3f}): the model "
-                   "hardly fits its own video-level labels. Check the feature scale (model.normalize = \"video\" "
-                   "is the default), the learning rate, and that the training set has "
-                   "expression-free videos.")
+    total = r.losses.get("total")
+    if total is not None and total["change"] > -_MIN_FIT:
+        out.append(f"the total loss fell by only {-total['change']:.0%} ({total['first']:.3f}→{total['last']:.3f}): "
+                   "training has hardly moved. Check the feature scale (model.normalize = \"video\" is the "
+                   "default), the learning rate and the number of iterations.")
     a = r.attention.get("train")
     if a is not None and not math.isnan(a["mean"]):
         if a["mean"] < _COLLAPSE_LOW or a["mean"] > _COLLAPSE_HIGH:
