@@ -52,15 +52,17 @@ def test_the_switch_picks_the_implementation():
             pass
 
 
-def test_set_backend_is_process_wide_and_use_backend_per_thread():
+def test_the_switch_is_process_wide_and_use_backend_restores_it():
     seen = {}
     ops.set_backend("torch")
-    with ops.use_backend("compiled"):
-        worker = threading.Thread(target=lambda: seen.update(worker=ops.get_backend()))
-        worker.start()
-        worker.join()
-        seen["main"] = ops.get_backend()
-    assert seen == {"worker": "torch", "main": "compiled"} and ops.get_backend() == "torch"
+    worker = threading.Thread(target=lambda: seen.update(worker=ops.get_backend()))
+    worker.start()
+    worker.join()
+    with pytest.raises(RuntimeError, match="inside"):
+        with ops.use_backend("compiled"):
+            seen["inside"] = ops.get_backend()
+            raise RuntimeError("inside")
+    assert seen == {"worker": "torch", "inside": "compiled"} and ops.get_backend() == "torch"
 
 
 def test_model_and_losses_follow_the_switch_unless_pinned(monkeypatch):

@@ -9,10 +9,15 @@ other ops have no fallback and always run compiled.
 
 ::
 
-    mcwes.ops.set_backend("torch")         # process-wide: every op with a fallback uses it
-    with mcwes.ops.use_backend("torch"):   # only inside the block (this thread / context)
+    mcwes.ops.set_backend("torch")         # every op with a fallback uses it from now on
+    with mcwes.ops.use_backend("torch"):   # only until the block ends (then the previous one)
         model(x, lengths)
     mcwes.ops.get_backend()                # "compiled" (the default) or "torch"
+
+The switch is one process-wide value (a module global), also inside ``use_backend``: another thread
+running at the same time sees the block's backend too. A plain global is what ``torch.compile`` can
+read while tracing (``fullgraph=True`` works); a context variable would break the graph. A compiled
+function keeps the backend it was traced with unless torch recompiles it.
 
 ``MCWES(config, kernels=False)`` (and the ``kernels=`` argument of the losses and the Trainer) pins one
 model or call to a backend; ``kernels=None`` (the default) follows this switch.
@@ -20,14 +25,12 @@ model or call to a backend; ``kernels=None`` (the default) follows this switch.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from collections.abc import Iterator
 
 __all__ = ["BACKENDS", "set_backend", "get_backend", "use_backend", "backend_for"]
 
 BACKENDS = ("compiled", "torch")
-_default = "compiled"
-_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("mcwes_ops_backend", default=None)
+_current = "compiled"
 
 
 def _check(name: object) -> str:
@@ -38,24 +41,24 @@ def _check(name: object) -> str:
 
 def set_backend(name: str) -> None:
     """Use ``name`` ("compiled" or "torch") for every op that has a fallback, process-wide."""
-    global _default
-    _default = _check(name)
+    global _current
+    _current = _check(name)
 
 
 def get_backend() -> str:
-    """The backend in force here: the innermost :func:`use_backend`, else :func:`set_backend`'s."""
-    value = _override.get()
-    return _default if value is None else value
+    """The backend in force: "compiled" (the default) or "torch"."""
+    return _current
 
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    """Use ``name`` inside the ``with`` block only (per thread and async context)."""
-    token = _override.set(_check(name))
+    """Use ``name`` inside the ``with`` block, then go back to the backend before it (process-wide)."""
+    global _current
+    previous, _current = _current, _check(name)
     try:
         yield
     finally:
-        _override.reset(token)
+        _current = previous
 
 
 def backend_for(kernels: bool | None) -> contextlib.AbstractContextManager[None]:
