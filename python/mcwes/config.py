@@ -150,6 +150,8 @@ class TrainConfig:
             _fail("train.omega_l", f"be smaller than train.omega_u = {self.omega_u}", self.omega_l)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             _fail("train.seed", "be an integer", self.seed)
+        if not 0 <= self.seed <= 2**63 - 1:
+            _fail("train.seed", "lie in [0, 2**63 - 1]", self.seed)
 
 
 @dataclass

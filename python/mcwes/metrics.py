@@ -115,6 +115,9 @@ class EvaluationResult:
     map_per_tiou: dict[float, float] = field(default_factory=dict)
     map: float = float("nan")
     iou_threshold: float = IOU_THRESHOLD
+    #: Warnings about the inputs (predicted videos missing from the ground truth), also emitted as
+    #: :class:`mcwes.checks.MCWESWarning`.
+    report: list[str] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -185,6 +188,7 @@ class EvaluationResult:
             "ap": {c: {f"{t:.1f}": v for t, v in row.items()} for c, row in self.ap.items()},
             "map_per_tiou": {f"{t:.1f}": v for t, v in self.map_per_tiou.items()},
             "map": self.map,
+            "warnings": list(self.report),
         }
         return _json_clean(data)
 
@@ -263,10 +267,10 @@ def _frames(values: np.ndarray, what: str, name: str, videos: np.ndarray) -> np.
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         _fail(f"{what} {name}", "hold integer frame indices", f"non-numeric values ({values[:3].tolist()} ...)")
-    bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < 0)
+    bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < 0) | (arr >= 2.0**31)
     if bad.any():
         i = int(np.argmax(bad))
-        _fail(f"{what} {name}", "hold integer frame indices >= 0", f"{values[i]!r} in row {i} (video {videos[i]!r})")
+        _fail(f"{what} {name}", "hold integer frame indices >= 0 and < 2**31", f"{values[i]!r} in row {i} (video {videos[i]!r})")
     return arr.astype(np.int64)
 
 
@@ -550,7 +554,9 @@ def evaluate(
         _fail("score_threshold", "be a finite number or None", repr(score_threshold))
     codes: dict[str, int] = {}
     g = _read(ground_truth, "ground_truth", fps, codes)
+    n_gt_videos = len(codes)
     p = _read(predictions, "predictions", fps, codes)
+    report = _unmatched_videos(p, codes, n_gt_videos)
     if score_threshold is not None:
         p = p.take(p.score >= float(score_threshold))
 
@@ -577,7 +583,30 @@ def evaluate(
         ap=ap_table,
         map_per_tiou=map_per_tiou,
         map=mean_ap,
+        report=report,
     )
+
+
+def _unmatched_videos(p: _Intervals, codes: dict[str, int], n_gt_videos: int) -> list[str]:
+    """Warn (and return the warning) when predictions name videos the ground truth does not have:
+    every such prediction is a false positive, which is almost always a naming mismatch."""
+    outside = p.video >= n_gt_videos
+    if not outside.any():
+        return []
+    names = {code: name for name, code in codes.items()}
+    missing = sorted({names[int(c)] for c in np.unique(p.video[outside])})
+    n_videos = len(np.unique(p.video))
+    scope = (f"none of the {n_videos} predicted videos is in the ground truth" if len(missing) == n_videos
+             else f"{len(missing)} of the {n_videos} predicted videos are not in the ground truth")
+    message = (f"mcwes.evaluate: {scope} ({missing[:5]}"
+               f"{' …' if len(missing) > 5 else ''}; the ground truth has {n_gt_videos} videos): their "
+               f"{int(outside.sum())} predictions all count as false positives. Name the videos as the "
+               f"ground truth does (mcwes.spot(..., names=[...]) names them video0, video1, … otherwise)")
+    report: list[str] = []
+    from .checks import warn
+
+    warn(message, report)
+    return report
 
 
 def _counts_at(curves: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], k: int, g: _Intervals

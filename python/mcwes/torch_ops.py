@@ -42,10 +42,11 @@ def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) 
     """
     B, T, _ = q.shape
     valid = valid_mask(_lengths(lengths, B, T, q.device), T)
+    q = torch.where(valid.unsqueeze(2), q, q.new_zeros(()))  # selection: NaN/inf padding must not leak
     scores = scale * torch.bmm(q, q.transpose(1, 2))
     scores = scores.masked_fill(~valid.unsqueeze(1), torch.finfo(q.dtype).min)
     out = torch.bmm(torch.softmax(scores, dim=2), q)
-    return out * valid.unsqueeze(2).to(q.dtype)
+    return torch.where(valid.unsqueeze(2), out, out.new_zeros(()))
 
 
 def topk_pool(x: torch.Tensor, k: torch.Tensor | Sequence[int] | int, lengths: object = None) -> torch.Tensor:
@@ -82,7 +83,7 @@ def duration_mask(
     len_t = _lengths(lengths, B, T, a.device)
     valid = valid_mask(len_t, T)
     t = torch.arange(T, device=a.device).unsqueeze(0)
-    csum = torch.cat([a.new_zeros((B, 1)), torch.cumsum(a * valid, dim=1)], dim=1)
+    csum = torch.cat([a.new_zeros((B, 1)), torch.cumsum(torch.where(valid, a, a.new_zeros(())), dim=1)], dim=1)
     end = torch.minimum(t + eta, len_t.unsqueeze(1)).clamp_min(0)
     start = t.expand(B, T)
     count = (end - start).clamp_min(1).to(a.dtype)
@@ -90,7 +91,7 @@ def duration_mask(
     delta = torch.zeros_like(a)
     if T > 1:
         delta[:, :-1] = (q[:, 1:] - q[:, :-1]).abs()
-    delta = delta * (t < (len_t.unsqueeze(1) - 1))  # Δ_{L-1} = 0 and padding 0
+    delta = torch.where(t < (len_t.unsqueeze(1) - 1), delta, delta.new_zeros(()))  # Δ_{L-1} = 0 and padding 0
     mean_delta = delta.sum(dim=1, keepdim=True) / len_t.clamp_min(1).unsqueeze(1).to(a.dtype)
     inside = (delta > omega_l * mean_delta) & (delta < omega_u * mean_delta) & (mean_delta > 0)
     return (valid & ~inside).to(a.dtype)
