@@ -254,9 +254,8 @@ def device(spec: object, where: str, arg: str = "device") -> Any:
     elif isinstance(spec, str):
         try:
             dev = torch.device(spec)
-        except (RuntimeError, ValueError) as exc:
-            fail(where, arg, "name a torch device such as 'cpu', 'cuda' or 'cuda:0'",
-                 f"{spec!r} ({str(exc).splitlines()[0]})")
+        except (RuntimeError, ValueError):
+            fail(where, arg, "name a torch device such as 'cpu', 'cuda' or 'cuda:0'", repr(spec))
     else:
         fail(where, arg, "be a device name or torch.device", type(spec).__name__, TypeError)
     if dev.type == "cuda":

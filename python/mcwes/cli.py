@@ -73,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # every error: one line and exit code 1 (--debug: the traceback)
             if args.debug:
                 traceback.print_exc()
-            print(f"{name}: error: {error_line(exc)}", file=sys.stderr)
+            text = error_line(exc)
+            text = text[len(name) + 2:] if text.startswith(f"{name}: ") else text  # no "mcwes spot: " twice
+            print(f"{name}: error: {text}", file=sys.stderr)
             return 1
 
 

@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     videos = read_feature_args(args.features, args.layout)
     fps = config.data.fps if args.fps is None else args.fps
     g = config.data.snippet_frames if args.snippet_frames is None else args.snippet_frames
+    longest = max(int(v.shape[0]) for _, v in videos)
+    if longest * g > checks.FRAME_LIMIT:
+        checks.fail("mcwes spot", "--snippet-frames", f"keep the frame numbers of {longest} snippets below 2**31", g)
     pooled = Proposals()
     for i in range(0, len(videos), args.batch_size):
         chunk = videos[i : i + args.batch_size]
