@@ -47,7 +47,7 @@ def save_checkpoint(path: PathLike, model: MCWES, config: Config, optimizer: Opt
     """
     if not isinstance(config, Config):
         raise TypeError(f"mcwes.save_checkpoint: expected config to be a mcwes.Config, got {type(config).__name__}")
-    path = Path(path)
+    path = checks.output_file(path, "mcwes.save_checkpoint", "path")
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
@@ -129,7 +129,8 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> tuple[MCWES, C
     path = checks.existing_file(path, "mcwes.load_checkpoint", "path")
     if isinstance(map_location, (str, torch.device)):
         map_location = checks.device(map_location, "mcwes.load_checkpoint", "map_location")
-    payload = _read(path, map_location)
+    # torch.load restores CPU storages only under the plain name "cpu" (not "cpu:0")
+    payload = _read(path, "cpu" if isinstance(map_location, torch.device) and map_location.type == "cpu" else map_location)
     try:
         config = Config.from_dict(payload["config"])
     except (ValueError, TypeError) as exc:

@@ -40,7 +40,7 @@ def load(path: Union[str, os.PathLike], *, device: Union[str, torch.device, None
     """Load a checkpoint (weights + config), make it the default model of :func:`spot`, return it."""
     from .checkpoint import load_checkpoint
 
-    model, _, _ = load_checkpoint(path, map_location=device or "cpu")
+    model, _, _ = load_checkpoint(path, map_location="cpu" if device is None else device)
     set_default_model(model, source=str(path))
     return model
 

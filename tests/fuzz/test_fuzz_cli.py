@@ -56,7 +56,7 @@ def files(tmp_path_factory):
     rng = np.random.default_rng(0)
     f: dict[str, Path] = {"root": root}
     torch.manual_seed(0)
-    cfg = Config.preset("casme2", model={"feature_dim": D})
+    cfg = Config.preset("casme2", model={"feature_dim": D, "attention_hidden": 8})
     model = MCWES(cfg)
     f["ck"] = save_checkpoint(root / "ck.pt", model, cfg)
     nan_model = MCWES(cfg)
