@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 CXX ?= c++
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=3" "cmake>=3.24" ninja
 
-.PHONY: demo test test-unit test-sanitize install venv bench clean
+.PHONY: demo test lint test-unit test-sanitize install venv bench gpu-check clean
 
 venv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,12 +16,16 @@ venv:
 	$(PIP) install -q $(BUILD_DEPS)
 
 install: venv
-	$(PIP) install --no-build-isolation ".[test]"
+	$(PIP) install --no-build-isolation ".[test,lint]"
 
 demo: install
 	$(VENV)/bin/mcwes demo
 
-test: test-unit test-sanitize
+test: lint test-unit test-sanitize
+
+# ruff (configured in pyproject.toml) over the Python code; any finding fails `make test` before the tests run.
+lint: install
+	$(PY) -m ruff check .
 
 test-unit: install
 	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-profile=ci tests
@@ -30,6 +34,12 @@ test-unit: install
 # profile that favours edge cases (tools/run_sanitized_tests.sh).
 test-sanitize: install
 	PY=$(PY) CXX=$(CXX) tools/run_sanitized_tests.sh
+
+# On a machine with an NVIDIA GPU: build with CUDA, run every CUDA test and the CUDA benchmarks, print a
+# summary for benchmarks/RESULTS.md (tools/gpu_check.sh says what it needs; it downloads nothing). Without
+# a GPU it says so and exits 0.
+gpu-check:
+	tools/gpu_check.sh
 
 bench: install
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

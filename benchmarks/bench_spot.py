@@ -9,7 +9,6 @@ on the smallest batch. The weights are random (a trained model has the same cost
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import torch

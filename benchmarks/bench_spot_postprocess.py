@@ -1,4 +1,4 @@
-"""Benchmark mcwes.ops.spot_postprocess (SPEC §4 steps 2–5) on CPU.
+"""Benchmark mcwes.ops.spot_postprocess (docs/method.md §4 steps 2–5) on CPU.
 
 Baselines, measured in the same run: (1) a straightforward NumPy/Python implementation of the same
 steps in the style of public weakly-supervised localisation code (argsort per m, runs grouped with

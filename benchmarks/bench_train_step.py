@@ -179,7 +179,8 @@ def main() -> None:
                 rows.append(row)
                 fh.write(json.dumps({**row, **meta}) + "\n")
     print("kernel path implementations: " + ", ".join(f"{k} = {v}" for k, v in used.items()))
-    cols = ["device", "path", "B", "T", "D", "seconds", "speedup_vs_plain", "matmul_conv_s", "profiled_total_s", "total_over_matmul"]
+    cols = ["device", "path", "B", "T", "D", "seconds", "speedup_vs_plain", "matmul_conv_s", "profiled_total_s",
+            "total_over_matmul"]
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(f"{r[c]:.4g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols))

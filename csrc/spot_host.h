@@ -133,7 +133,7 @@ class ColumnPrefix {
   bool finite_ = true;
 };
 
-// φ of candidate [s, e] in a video of length L for one class column (eqs. 23–25, SPEC §4.3).
+// φ of candidate [s, e] in a video of length L for one class column (eqs. 23–25, docs/method.md §4.3).
 inline double phi(const ColumnPrefix& col, int64_t s, int64_t e, int64_t length, double psi, double p,
                   double varsigma) {
   const int64_t r = outer_inner_scores::margin(e - s + 1, psi, length);

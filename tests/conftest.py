@@ -35,7 +35,8 @@ TOL = {
 }
 
 GPU = mcwes.build_info()["gpu_usable"] and torch.cuda.is_available()
-requires_cuda = pytest.mark.skipif(not GPU, reason="needs a CUDA build of mcwes, a GPU and a CUDA build of torch")
+_NO_GPU = "needs a CUDA build of mcwes, a GPU and a CUDA build of torch"
+requires_cuda = pytest.mark.skipif(not GPU, reason=_NO_GPU)
 
 
 KERNEL_TEST_FILES = {f"test_{name}.py" for name in mcwes.ops.__all__} | {"test_kernels_edge.py"}
@@ -43,8 +44,11 @@ KERNEL_TEST_FILES = {f"test_{name}.py" for name in mcwes.ops.__all__} | {"test_k
 
 def pytest_collection_modifyitems(config, items):
     """Mark the kernel tests (test_<op>.py for every op in mcwes.ops) so the sanitizer job can select
-    them, and the torch.compile tests, which it leaves out (inductor's compiler runs under LD_PRELOAD)."""
+    them, the torch.compile tests, which it leaves out (inductor's compiler runs under LD_PRELOAD), and
+    the tests that need a GPU (``cuda``: ``pytest -m cuda`` runs exactly those, tools/gpu_check.sh)."""
     for item in items:
+        if any(m.kwargs.get("reason") == _NO_GPU for m in item.iter_markers("skipif")):
+            item.add_marker(pytest.mark.cuda)
         if item.path.name in KERNEL_TEST_FILES:
             item.add_marker(pytest.mark.kernel)
         if "compile" in item.name:
@@ -52,6 +56,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_sessionstart(session):
+    if os.environ.get("MCWES_REQUIRE_GPU", "") not in ("", "0") and not GPU:
+        raise pytest.UsageError(
+            f"MCWES_REQUIRE_GPU is set, but the CUDA tests would skip: mcwes ({mcwes.__file__}) reports "
+            f"{mcwes.build_info()}, torch.cuda.is_available() = {torch.cuda.is_available()}"
+        )
     expected = os.environ.get("MCWES_EXPECT_SANITIZE")
     if expected and mcwes.build_info()["sanitize"] != expected:
         raise pytest.UsageError(

@@ -1,4 +1,4 @@
-"""Config validation field by field (issue 8): every invalid value is rejected when the Config is
+"""Config validation field by field: every invalid value is rejected when the Config is
 built, with the field's name in the message; YAML round trips; unknown fields and groups are refused."""
 from __future__ import annotations
 
@@ -96,3 +96,26 @@ def test_unknown_fields_groups_and_bad_yaml(tmp_path):
     bad.write_text("train:\n  eta: 0\n")
     with pytest.raises(ValueError, match=r"train\.eta"):
         Config.from_yaml(bad)
+
+
+def test_default_config_has_a_name_and_saves(tmp_path):
+    """``Config.preset`` is the classmethod; the name of the preset a config started from is the field
+    ``preset_name``, so a config built without a preset saves to YAML and loads back."""
+    cfg = Config()
+    assert cfg.preset_name == "casme2" and callable(Config.preset)
+    assert Config.from_yaml(cfg.to_yaml()) == cfg
+    path = tmp_path / "c.yaml"
+    cfg.replace(train={"iterations": 3}).to_yaml(path)
+    assert Config.from_yaml(path).train.iterations == 3
+    assert Config.preset("samm_lv").preset_name == "samm_lv"
+    assert Config.from_dict({}).preset_name == "custom"
+
+
+def test_yaml_with_the_old_preset_key_still_loads():
+    old = "preset: samm_lv\ntrain:\n  iterations: 5\n"  # what to_yaml wrote before the field's rename
+    cfg = Config.from_yaml(old)
+    assert cfg.preset_name == "samm_lv" and cfg.train.iterations == 5
+    assert "preset_name: samm_lv" in cfg.to_yaml() and "\npreset:" not in cfg.to_yaml()
+    assert Config.from_dict({"preset": "x", "preset_name": "x"}).preset_name == "x"
+    with pytest.raises(ValueError, match=r"both preset_name='a' and the older key preset='b'"):
+        Config.from_dict({"preset_name": "a", "preset": "b"})

@@ -1,4 +1,4 @@
-"""Annotation readers on small files built in exactly the real layouts (SPEC §7, DATA_FORMATS.md)."""
+"""Annotation readers on small files built in exactly the real layouts (docs/method.md §7)."""
 from __future__ import annotations
 
 import openpyxl

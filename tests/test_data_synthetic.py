@@ -170,7 +170,7 @@ def test_energy_baseline_is_fooled_by_distractors(casme2):
     props = energy_baseline(ds, threshold=1.0)
     ev = casme2.events
     hit_kind = []
-    for video, on, off in zip(props["video"], props["onset"], props["offset"]):
+    for video, on, off in ((q.video, q.onset, q.offset) for q in props):
         e = ev[(ev["video"] == video) & (ev["onset"] <= off) & (ev["offset"] >= on)]
         hit_kind.append(e["kind"].iloc[0] if len(e) else "none")
     kinds = pd.Series(hit_kind).value_counts()

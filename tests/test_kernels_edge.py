@@ -1,4 +1,4 @@
-"""Edge cases for every compiled op (issue 8): whatever a caller can construct, an op either gives the
+"""Edge cases for every compiled op: whatever a caller can construct, an op either gives the
 documented result or raises ValueError/TypeError naming it — never a crash, never an out-of-bounds
 access. Run under ASan+UBSan with the `edge` Hypothesis profile by tools/run_sanitized_tests.sh.
 

@@ -9,7 +9,7 @@ import torch
 import mcwes
 from mcwes import Config, cli
 from mcwes.data import load_dataset, synthetic
-from mcwes.loso import split as loso_split
+from mcwes.crossval import split as loso_split
 
 D = 8
 

@@ -1,4 +1,4 @@
-"""The seven MC-WES losses against naive per-video computations written from SPEC §3 (float64)."""
+"""The seven MC-WES losses against naive per-video computations written from docs/method.md §3 (float64)."""
 from __future__ import annotations
 
 import math

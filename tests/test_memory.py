@@ -1,4 +1,4 @@
-"""Memory leaks (issue 8): 10^4 calls of each op (forward, and backward for the differentiable ones)
+"""Memory leaks: 10^4 calls of each op (forward, and backward for the differentiable ones)
 keep the process's resident memory flat.
 
 Resident memory is read from /proc/self/statm after a warm-up of 1000 calls (allocator pools, thread

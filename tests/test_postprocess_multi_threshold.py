@@ -1,4 +1,4 @@
-"""multi_threshold_proposals against a brute-force loop written from SPEC §4 steps 3–5."""
+"""multi_threshold_proposals against a brute-force loop written from docs/method.md §4 steps 3–5."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcwes.postprocess import SpotProposals, multi_threshold_proposals
+from mcwes.spotting import SpotProposals, multi_threshold_proposals
 
 
 def _brute(a, x, p, lengths, thresholds, psi, varsigma, nms_thr, score_thr, n=2):

@@ -1,4 +1,4 @@
-"""Thread safety (issue 8): every op and ``mcwes.spot`` called from 8 Python threads at once on shared
+"""Thread safety: every op and ``mcwes.spot`` called from 8 Python threads at once on shared
 inputs give exactly the results of sequential calls, and the kernels release the GIL while they run."""
 from __future__ import annotations
 

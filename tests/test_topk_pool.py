@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 import mcwes
 from mcwes import ops, reference
-from conftest import TOL, assert_close, requires_cuda
+from conftest import assert_close, requires_cuda
 
 DTYPES = [torch.float32, torch.float64]
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -290,7 +289,7 @@ def test_train_command_with_items(tmp_path, monkeypatch, capsys):
     assert rc == 0
     assert seen["args"] == (Path("F"), Path("A.csv"), 2)
     _, cfg, state = mcwes.load_checkpoint(tmp_path / "checkpoint.pt")
-    assert state["iteration"] == 2 and cfg.train.seed == 3 and cfg.preset == "casme2" and cfg.model.feature_dim == D
+    assert state["iteration"] == 2 and cfg.train.seed == 3 and cfg.preset_name == "casme2" and cfg.model.feature_dim == D
     assert capsys.readouterr().out.strip() == str(tmp_path / "checkpoint.pt")
 
 

@@ -13,7 +13,7 @@ void topk_pool_check(const View& x, const View& k, const View& lengths, const Vi
 void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const View& out, const View& weights,
                        int num_threads);
 
-// Spotting kernels (SPEC §3 duration mask, §4 steps 2–5). Ragged outputs are written at the front of
+// Spotting kernels (docs/method.md §3 duration mask, §4 steps 2–5). Ragged outputs are written at the front of
 // caller-allocated worst-case buffers; the drivers return how many rows they wrote.
 void duration_mask_check(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
                          double omega_u);

@@ -1,5 +1,5 @@
 """Configuration of MC-WES: dataclasses for the model, the data, training and spotting, the paper's
-presets (SPEC §8), YAML round-trips, and validation of every value when a config is built.
+presets (docs/method.md §8), YAML round-trips, and validation of every value when a config is built.
 
 ``Config.preset("casme2")`` gives the CAS(ME)^2 settings; ``Config.preset("samm_lv", train={"iterations": 200})``
 overrides fields group by group; ``cfg.to_yaml(path)`` / ``Config.from_yaml(path)`` save and load.
@@ -44,7 +44,7 @@ def _probability(name: str, value: float) -> None:
 
 @dataclass
 class ModelConfig:
-    """The network (SPEC §2)."""
+    """The network (docs/method.md §2)."""
 
     #: D, feature channels per stream; the input has 2·D channels (RGB then flow). I3D: 1024.
     feature_dim: int = 1024
@@ -62,7 +62,7 @@ class ModelConfig:
     fusion_dropout: float = 0.7
     #: Dropout inside the classifier (CO2-Net: 0.7).
     classifier_dropout: float = 0.7
-    #: Hidden channels of the attention generators (SPEC §2 / CO2-Net: 512); smaller values only for
+    #: Hidden channels of the attention generators (docs/method.md §2 / CO2-Net: 512); smaller values only for
     #: quick experiments and tests.
     attention_hidden: int = 512
 
@@ -79,7 +79,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """How features relate to frames (SPEC §1, §8)."""
+    """How features relate to frames (docs/method.md §1, §8)."""
 
     #: Frames per second of the videos (CAS(ME)^2 and CAS(ME)^3: 30, SAMM-LV: 200).
     fps: float = 30.0
@@ -96,7 +96,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Losses and optimisation (SPEC §3)."""
+    """Losses and optimisation (docs/method.md §3)."""
 
     #: (h_MaE, h_ME, h_bg): k_c = max(1, floor(T / h_c)) in the top-K pooling (eq. 7).
     h: tuple[float, ...] = (7.0, 9.0, 5.0)
@@ -156,7 +156,7 @@ class TrainConfig:
 
 @dataclass
 class SpotConfig:
-    """Inference post-processing (SPEC §4)."""
+    """Inference post-processing (docs/method.md §4)."""
 
     #: m0: the multi-top ratios are m0, m0+1, …, m0+n_m−1.
     m0: int = 8
@@ -206,8 +206,10 @@ _GROUPS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "spot
 class Config:
     """Everything that defines an MC-WES run. Validated when built; see the group classes' fields."""
 
-    #: Name of the preset this config started from ("casme2", "samm_lv", "casme3" or "custom").
-    preset: str = "casme2"
+    #: Name of the preset this config started from ("casme2", "samm_lv", "casme3" or "custom"). Not
+    #: called ``preset``: that name is the classmethod ``Config.preset(name, ...)``. YAML and dicts
+    #: written before the rename carry the key ``preset``; ``from_dict`` accepts either.
+    preset_name: str = "casme2"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -246,7 +248,7 @@ class Config:
             if group not in _GROUPS:
                 raise ValueError(f"mcwes.Config: expected override groups among {tuple(_GROUPS)}, got {group!r}")
             data.setdefault(group, {}).update(values)
-        return cls.from_dict({"preset": name, **data})
+        return cls.from_dict({"preset_name": name, **data})
 
     def replace(self, **overrides: dict[str, Any]) -> "Config":
         """A copy with some fields of some groups changed: ``cfg.replace(train={"iterations": 10})``."""
@@ -269,11 +271,16 @@ class Config:
     def from_dict(cls, data: dict[str, Any]) -> "Config":
         if not isinstance(data, dict):
             raise ValueError(f"mcwes.Config: expected a mapping of groups, got {type(data).__name__}")
-        unknown = set(data) - set(_GROUPS) - {"preset"}
+        unknown = set(data) - set(_GROUPS) - {"preset_name", "preset"}
         if unknown:
-            raise ValueError(f"mcwes.Config: unknown top-level keys {sorted(unknown)}; expected preset, {', '.join(_GROUPS)}")
+            raise ValueError(f"mcwes.Config: unknown top-level keys {sorted(unknown)}; "
+                             f"expected preset_name, {', '.join(_GROUPS)}")
+        if "preset_name" in data and "preset" in data and data["preset_name"] != data["preset"]:
+            raise ValueError(f"mcwes.Config: got both preset_name={data['preset_name']!r} and the older key "
+                             f"preset={data['preset']!r}; keep one")
+        preset_name = data.get("preset_name", data.get("preset", "custom"))  # "preset": the key before the rename
         groups = {name: _group_from_dict(c, name, data.get(name, {})) for name, c in _GROUPS.items()}
-        return cls(preset=str(data.get("preset", "custom")), **groups)
+        return cls(preset_name=str(preset_name), **groups)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         import yaml
@@ -307,7 +314,7 @@ def _group_from_dict(cls: type, name: str, values: Any) -> Any:
     return cls(**kwargs)
 
 
-#: SPEC §8, group by group; fields not listed keep their defaults.
+#: docs/method.md §8, group by group; fields not listed keep their defaults.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "casme2": {
         "data": {"fps": 30.0, "snippet_frames": 8, "train_snippets": 250},

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class DemoRecipe:
     """What the demo generates and how it trains.
 
-    Training uses the preset's configuration (SPEC §8: network, losses, λs, h, lr, post-processing)
+    Training uses the preset's configuration (docs/method.md §8: network, losses, λs, h, lr, post-processing)
     except for the fields below (``attention_hidden`` defaults to the paper's 512).
     """
 
@@ -49,9 +49,9 @@ class DemoRecipe:
     folds: Optional[int] = 2
     #: Training iterations per model.
     iterations: int = 300
-    #: Snippets per training video (SPEC §3 resampling).
+    #: Snippets per training video (docs/method.md §3 resampling).
     train_snippets: int = 128
-    #: ``"loso"``: one model per held-out subject (SPEC §5); ``"split"``: one model trained on every
+    #: ``"loso"``: one model per held-out subject (docs/method.md §5); ``"split"``: one model trained on every
     #: other subject, tested on all held-out subjects at once (a subject-disjoint split: same kind of
     #: held-out test, one training run instead of ``folds``).
     mode: str = "loso"
@@ -81,7 +81,7 @@ Departures from the paper-sized run, each for time on 2 CPU cores or for what we
 
 The network (incl. the 512-channel attention generators), the losses, λ1–λ4, h, Adam lr and weight
 decay, the 1000 iterations, the batch composition and the post-processing (m0, ψ, ς, NMS, score
-threshold) are the ``casme2`` preset's (SPEC §8). The synthetic features are at real-I3D scale
+threshold) are the ``casme2`` preset's (docs/method.md §8). The synthetic features are at real-I3D scale
 (:class:`~mcwes.data.synthetic.SynthParams` ``feature_scale``); at 6× that scale the attention
 saturates to 0 within a few Adam steps and nothing is learned."""
 FULL = DemoRecipe(feature_dim=1024, subjects=None, frames_range=None, folds=None, iterations=1000, train_snippets=250)
@@ -138,7 +138,7 @@ def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, de
     """Generate, train (LOSO over the held-out subjects), spot, evaluate, compare; see the module doc."""
     from . import checks
     from .data import energy_baseline, load_dataset, synthetic
-    from .loso import loso, split
+    from .crossval import loso, split
 
     start = time.perf_counter()
     out = Path(out_dir)
@@ -165,7 +165,7 @@ def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, de
     test = dataset.subset(subjects=folds)
     baseline_preds = energy_baseline(test)
     baseline = evaluate(baseline_preds, test.ground_truth(), fps=dataset.fps)
-    baseline_preds.to_csv(out / "baseline_predictions.csv", index=False)
+    baseline_preds.to_csv(out / "baseline_predictions.csv")
     seconds = time.perf_counter() - start
     demo = DemoResult(result.evaluation, baseline, folds, seconds, out, recipe.mode)
     (out / "metrics.json").write_text(json.dumps({

@@ -1,4 +1,4 @@
-"""Spotting (SPEC §4): ``mcwes.spot(features)`` → proposals in frames, and the default model.
+"""Spotting (docs/method.md §4): ``mcwes.spot(features)`` → proposals in frames, and the default model.
 
 One forward pass over the whole batch (variable lengths), then one call of the fused post-processing
 kernel (``mcwes.ops.spot_postprocess``) or, as an option, the multi-threshold post-processing of
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
@@ -19,8 +18,7 @@ from . import checks
 from .config import Config, SpotConfig
 from .losses import suppressed_tcam, video_logits
 from .model import MCWES
-from .ops import spot_postprocess
-from .postprocess import multi_threshold_proposals
+from .spotting import postprocess
 from .proposals import CLASSES, Proposal, Proposals, duration_label, snippets_to_frames
 
 __all__ = ["spot", "curves", "load", "default_model", "set_default_model", "CHECKPOINT_ENV"]
@@ -223,12 +221,7 @@ def _postprocess(net: MCWES, x: torch.Tensor, lens: torch.Tensor, config: Config
     with torch.inference_mode():
         s_hat = suppressed_tcam(out.S, out.A)
         p = torch.softmax(video_logits(s_hat, out.lengths, config.train.h, kernels=net.kernels), dim=1)
-        args = (out.A, s_hat[..., :n].contiguous(), p[:, :n].contiguous(), out.lengths)
-        common = dict(psi=spot_cfg.psi, varsigma=spot_cfg.varsigma, nms_threshold=spot_cfg.nms_threshold,
-                      score_threshold=spot_cfg.score_threshold)
-        if spot_cfg.postprocess == "multi_threshold":
-            return multi_threshold_proposals(*args, thresholds=spot_cfg.thresholds, n_classes=n, **common)
-        return spot_postprocess(*args, m_values=spot_cfg.m_values(), **common)
+        return postprocess(out.A, s_hat[..., :n].contiguous(), p[:, :n].contiguous(), out.lengths, spot_cfg)
 
 
 def _names(names: Sequence[str] | str | None, B: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""The seven loss terms of MC-WES (paper §3.4, SPEC §3) and their weighted total (eq. 22).
+"""The seven loss terms of MC-WES (paper §3.4, docs/method.md §3) and their weighted total (eq. 22).
 
 Every function takes the network's :class:`~mcwes.model.MCWESOutput` (whose ``lengths`` say which
 steps are valid: every mean over t is over valid steps only) and returns a scalar averaged over the

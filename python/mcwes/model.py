@@ -1,4 +1,4 @@
-"""The MC-WES network (paper §3.2–3.3, SPEC §2): two cross-modal modules, two attention generators,
+"""The MC-WES network (paper §3.2–3.3, docs/method.md §2): two cross-modal modules, two attention generators,
 fusion and classifier, producing the T-CAM ``S`` and the attention ``A`` of every snippet.
 
 ``MCWES(config)(x, lengths)`` takes ``x: [B, T, 2D]`` (RGB channels ``[0, D)``, flow ``[D, 2D)``) and
@@ -179,7 +179,7 @@ class MCWES(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """SPEC §2 (CO2-Net's ``weights_init``): kaiming-uniform weights, zero biases."""
+        """docs/method.md §2 (CO2-Net's ``weights_init``): kaiming-uniform weights, zero biases."""
         for m in self.modules():
             if isinstance(m, (nn.Conv1d, nn.Linear)):
                 nn.init.kaiming_uniform_(m.weight)

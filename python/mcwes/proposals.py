@@ -1,5 +1,5 @@
 """Spotted intervals: the :class:`Proposal` record, lists of them, CSV round-trips, and the snippet →
-frame conversion (SPEC §1, §4 steps 5–6).
+frame conversion (docs/method.md §1, §4 steps 5–6).
 
 Frames are 0-based and intervals inclusive on both ends. A proposal's ``label`` is its class by
 duration (ME when ``offset − onset + 1 ≤ floor(0.5·fps)``, else MaE: the MEGC convention the paper
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ __all__ = [
     "read_proposals_csv",
 ]
 
-#: Expression classes in T-CAM channel order (SPEC §1): index 0 = MaE, 1 = ME.
+#: Expression classes in T-CAM channel order (docs/method.md §1): index 0 = MaE, 1 = ME.
 CLASSES = ("MaE", "ME")
 CSV_COLUMNS = ("video", "onset", "offset", "score", "label", "model_label")
 #: Frame numbers at or beyond 2**31 are refused.
@@ -59,7 +59,7 @@ def duration_label(onset: Any, offset: Any, fps: float) -> Any:
 
 
 def snippets_to_frames(start: Any, end: Any, snippet_frames: int, n_frames: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Snippet intervals ``[start, end]`` (inclusive) → frame intervals (SPEC §1).
+    """Snippet intervals ``[start, end]`` (inclusive) → frame intervals (docs/method.md §1).
 
     ``onset = start·g``, ``offset = min((end+1)·g − 1, n_frames − 1)``.
 

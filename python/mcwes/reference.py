@@ -1,4 +1,4 @@
-"""Naive twins of every compiled op, written from the paper's equations and SPEC, not from the C++.
+"""Naive twins of every compiled op, written from the paper's equations and docs/method.md, not from the C++.
 
 Plain Python loops in float64, readable line by line; slow on purpose. Tests compare the kernels
 against these; the twins take and return torch tensors so that gradients flow through them too.
@@ -18,7 +18,9 @@ def _rank_key(value: float, t: int) -> tuple[int, float, int]:
     return (1, -value, t)
 
 
-def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+def topk_pool(
+    x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: Sequence[int] | torch.Tensor | None = None
+) -> torch.Tensor:
     """Twin of :func:`mcwes.ops.topk_pool`, in float64; differentiable through indexing."""
     B, T, C = x.shape
     x64 = x.to(torch.float64)
@@ -54,7 +56,7 @@ def duration_mask(
     omega_l: float = 1.2,
     omega_u: float = 1.4,
 ) -> torch.Tensor:
-    """Twin of the duration mask (paper eqs. 9–10, SPEC §3), in float64 loops. ``a: [B, T]``.
+    """Twin of the duration mask (paper eqs. 9–10, docs/method.md §3), in float64 loops. ``a: [B, T]``.
 
     For valid ``t``: ``Q_t`` = mean of ``a[t .. min(t+eta, L)-1]``; ``Δ_t = |Q_{t+1} - Q_t|``
     (``Δ_{L-1} = 0``); ``M_t = 0`` where ``ω_l·mean(Δ) < Δ_t < ω_u·mean(Δ)``, else 1; all ones when
@@ -76,7 +78,7 @@ def duration_mask(
 
 
 def cscm_attention(q: torch.Tensor, lengths: Sequence[int] | torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
-    """Twin of :func:`mcwes.ops.cscm_attention` (SPEC §2 eq. 3), float64, materialising ``q qᵀ``.
+    """Twin of :func:`mcwes.ops.cscm_attention` (docs/method.md §2 eq. 3), float64, materialising ``q qᵀ``.
 
     Per video: ``softmax_rows(scale · Q Qᵀ) Q`` over its valid rows and keys; padded rows are zero.
     Differentiable (plain torch ops, one video at a time).
@@ -101,7 +103,7 @@ def _lengths_list(lengths: Sequence[int] | torch.Tensor | None, batch: int, step
 def multi_top_proposals(
     a: torch.Tensor, lengths: Sequence[int] | torch.Tensor | None, m_values: Sequence[int]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Twin of :func:`mcwes.ops.multi_top_proposals` (paper §3.5, SPEC §4 step 2). ``a: [B, T]``.
+    """Twin of :func:`mcwes.ops.multi_top_proposals` (paper §3.5, docs/method.md §4 step 2). ``a: [B, T]``.
 
     For each video and each m: the ``k = min(L, max(1, floor(L/m)))`` steps with the largest
     attention (NaN first, ties to the lower index) are selected; every maximal run of consecutive
@@ -144,7 +146,7 @@ def outer_inner_scores(
     psi: float,
     varsigma: float,
 ) -> torch.Tensor:
-    """Twin of :func:`mcwes.ops.outer_inner_scores` (paper eqs. 23–25, SPEC §4 step 3), float64.
+    """Twin of :func:`mcwes.ops.outer_inner_scores` (paper eqs. 23–25, docs/method.md §4 step 3), float64.
 
     ``φ = inner - outer + varsigma·p``: inner = mean of x over ``[s, e]``; outer = mean over
     ``[s-r, s-1] ∪ [e+1, e+r]`` clipped to the video, ``r = max(1, floor(psi·(e-s+1) + 0.5))``, 0 when
@@ -180,7 +182,7 @@ def nms_1d(
     scores: Sequence[float] | torch.Tensor,
     iou_threshold: float,
 ) -> torch.Tensor:
-    """Twin of :func:`mcwes.ops.nms_1d` (SPEC §4 step 4): per-video greedy NMS, inclusive IoU.
+    """Twin of :func:`mcwes.ops.nms_1d` (docs/method.md §4 step 4): per-video greedy NMS, inclusive IoU.
 
     Visiting order over the whole batch: larger score first (NaN after every number), then lower
     start, lower end, lower index; a proposal is kept unless its IoU with a kept one of the same video
@@ -212,7 +214,7 @@ def spot_postprocess(
     nms_threshold: float = 0.01,
     score_threshold: float = 0.1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Twin of :func:`mcwes.ops.spot_postprocess` (SPEC §4 steps 2–5), composed from the twins above.
+    """Twin of :func:`mcwes.ops.spot_postprocess` (docs/method.md §4 steps 2–5), composed from the twins above.
 
     Each candidate yields one proposal per class j, listed by (video, start, end, j) so that nms_1d's
     last tie-break (the index) is the class; NMS; drop ``φ < score_threshold`` (NaN too); order by

@@ -7,7 +7,7 @@ benchmark compares the compiled kernels with, and a second, vectorised check of 
 - :func:`topk_pool` sorts every column (``torch.sort``, stable, so ties go to the lower index),
 - :func:`duration_mask` uses cumulative sums for the moving average of eq. 9.
 
-Same signatures and semantics as :mod:`mcwes.ops` (SPEC §3, §6), including per-video ``lengths``.
+Same signatures and semantics as :mod:`mcwes.ops` (docs/method.md §3, §6), including per-video ``lengths``.
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def topk_pool(x: torch.Tensor, k: torch.Tensor | Sequence[int] | int, lengths: o
 def duration_mask(
     a: torch.Tensor, lengths: object = None, *, eta: int = 2, omega_l: float = 1.2, omega_u: float = 1.4
 ) -> torch.Tensor:
-    """The duration mask of eqs. 9–10 (SPEC §3): ``[B, T]`` of a's dtype, 0/1, padding 0, no gradient."""
+    """The duration mask of eqs. 9–10 (docs/method.md §3): ``[B, T]`` of a's dtype, 0/1, padding 0, no gradient."""
     B, T = a.shape
     len_t = _lengths(lengths, B, T, a.device)
     valid = valid_mask(len_t, T)

@@ -1,4 +1,4 @@
-"""Training MC-WES (SPEC §3): the pair-aware batch sampler, stratified snippet resampling, Adam with
+"""Training MC-WES (docs/method.md §3): the pair-aware batch sampler, stratified snippet resampling, Adam with
 fixed seeds, and a :class:`Trainer` with a progress bar, a JSON-lines metrics log, atomic checkpoints
 and exact resumption.
 
@@ -53,7 +53,7 @@ class VideoItem:
 
 
 def resample_indices(length: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Stratified resampling to exactly ``n`` snippets (CO2-Net ``random_perturb``, SPEC §3).
+    """Stratified resampling to exactly ``n`` snippets (CO2-Net ``random_perturb``, docs/method.md §3).
 
     ``[0, length)`` is split into ``n`` equal real-valued bins ``[i·length/n, (i+1)·length/n)``; one
     point is drawn uniformly in each and floored to a snippet index. The result is non-decreasing;
@@ -139,7 +139,7 @@ def _check_items(items: Sequence[TrainingItem], config: Config) -> tuple[list[to
 
 
 class Trainer:
-    """Trains one MC-WES model on ``train_items`` (SPEC §3).
+    """Trains one MC-WES model on ``train_items`` (docs/method.md §3).
 
     Args:
         config: the run's :class:`~mcwes.config.Config` (``train`` and ``data.train_snippets`` drive training).

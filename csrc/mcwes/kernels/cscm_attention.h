@@ -1,4 +1,4 @@
-// cscm_attention — the CSCM self-attention, softmax_rows(s · Q Qᵀ) Q per video (SPEC §2 eq. 3, §6).
+// cscm_attention — the CSCM self-attention, softmax_rows(s · Q Qᵀ) Q per video (docs/method.md §2 eq. 3, §6).
 //
 //   q       [B, T, D] float32/float64, any strides; Q, K and V are all q
 //   lengths [B] int64 in [0, T]; keys and queries t >= lengths[b] are padding

@@ -1,4 +1,4 @@
-// duration_mask — the label-level duration mask (paper eqs. 9–10, SPEC §3, §6).
+// duration_mask — the label-level duration mask (paper eqs. 9–10, docs/method.md §3, §6).
 //
 //   a       [B, T] float32/float64, any strides: mean attention A
 //   lengths [B] int64 in [0, T]; steps t >= lengths[b] are padding and never read

@@ -1,4 +1,4 @@
-// multi_top_proposals — candidate intervals from the attention (paper §3.5 "multi-top", SPEC §4.2).
+// multi_top_proposals — candidate intervals from the attention (paper §3.5 "multi-top", docs/method.md §4.2).
 //
 //   a        [B, T] float32/float64, any strides: mean attention A
 //   lengths  [B] int64 in [0, T]; steps t >= lengths[b] are padding and never read

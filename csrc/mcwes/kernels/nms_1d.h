@@ -1,4 +1,4 @@
-// nms_1d — greedy 1-D non-maximum suppression per video (SPEC §4.4, §6).
+// nms_1d — greedy 1-D non-maximum suppression per video (docs/method.md §4.4, §6).
 //
 //   batch_idx, start, end  [P] int64: batch_idx >= 0 (a group id), 0 <= start <= end (inclusive)
 //   scores                 [P] float32/float64

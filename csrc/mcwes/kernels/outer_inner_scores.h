@@ -1,4 +1,4 @@
-// outer_inner_scores — class-specific confidence of a candidate (paper eqs. 23–25, SPEC §4.3).
+// outer_inner_scores — class-specific confidence of a candidate (paper eqs. 23–25, docs/method.md §4.3).
 //
 //   x            [B, T, C'] float32/float64, any strides: suppressed T-CAM Ŝ of the C' scored classes
 //   lengths      [B] int64 in [0, T]

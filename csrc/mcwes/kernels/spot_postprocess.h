@@ -1,4 +1,4 @@
-// spot_postprocess — SPEC §4 steps 2–5 for a whole batch in one call: multi-top candidates,
+// spot_postprocess — docs/method.md §4 steps 2–5 for a whole batch in one call: multi-top candidates,
 // outer-inner scores, class-agnostic NMS, score truncation.
 //
 //   attention     [B, T] float32/float64 (mean attention A)

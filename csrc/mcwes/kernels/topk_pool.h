@@ -1,4 +1,4 @@
-// topk_pool — class-wise top-K mean over the valid time steps (paper eqs. 7–8, SPEC §3, §6).
+// topk_pool — class-wise top-K mean over the valid time steps (paper eqs. 7–8, docs/method.md §3, §6).
 //
 //   x       [B, T, C] float32/float64, any strides
 //   k       [C] or [B, C] int64, every entry >= 1 (k per class, or per video and class)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train an MC-WES model (one LOSO fold with --holdout)")
-    p.add_argument("--preset", default="casme2", choices=Config.preset_names(), help="the paper's settings (SPEC §8)")
+    p.add_argument("--preset", default="casme2", choices=Config.preset_names(), help="the paper's settings (docs/method.md §8)")
     p.add_argument("--config", type=Path, help="a YAML config (overrides --preset)")
     p.add_argument("--features", type=Path, required=True, help="folder of per-video features")
     p.add_argument("--annotations", type=Path, required=True, help="annotation file (xlsx or csv)")
@@ -53,7 +53,7 @@ def open_dataset(features_dir: Path, annotations_file: Path, config: Config,
     """
     from ..data import SpottingDataset
 
-    preset = config.preset if config.preset in Config.preset_names() else None
+    preset = config.preset_name if config.preset_name in Config.preset_names() else None
     return SpottingDataset(features_dir, annotations_file, fps=config.data.fps,
                            snippet_frames=config.data.snippet_frames, preset=preset, videos=videos_file)
 
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_loso(args: argparse.Namespace, config: Config) -> int:
-    from ..loso import loso
+    from ..crossval import loso
 
     if args.holdout:
         raise ValueError("mcwes train: --holdout trains one fold; with --loso use --folds instead")

@@ -10,7 +10,7 @@ offset    int64    last frame, 0-based, inclusive (``offset >= onset``)
 type      str      ``"MaE"`` or ``"ME"``
 ========  =======  ==============================================================
 
-Frames in every supported file are 1-based (SPEC §7); the readers subtract one. Rows are sorted by
+Frames in every supported file are 1-based (docs/method.md §7); the readers subtract one. Rows are sorted by
 (video, onset, offset, type). Every row that was repaired or dropped (and every oddity that did not
 change the output, as ``"noted"``) is listed in the :class:`AnnotationReport` returned with the table:
 nothing is lost silently. A file whose structure is wrong (missing sheet or column, a non-numeric
@@ -118,7 +118,7 @@ def read_annotations(
             name, then from the sheet names).
         fps: frame rate, used only to repair offsets; default 30 (CAS(ME)^2, CAS(ME)^3),
             200 (SAMM-LV); a CSV needs it only when it has an ``apex`` column with bad offsets.
-        offset_policy: what to do with a row whose ``offset == 0`` or ``offset <= apex`` (SPEC §7):
+        offset_policy: what to do with a row whose ``offset == 0`` or ``offset <= apex`` (docs/method.md §7):
             ``"lgsnet"``: ``offset = apex + round(2/3 * fps)``; ``"apex"``: ``offset = apex``;
             ``"drop"``: drop the row.
 
@@ -585,7 +585,7 @@ def _clean_row(rec: dict, fps: float | None, policy: str, report: AnnotationRepo
 
 def _fix_offset(onset: int, apex: int | None, offset: int, fps: float | None, policy: str,
                 rec: dict, report: AnnotationReport) -> int | None:
-    """SPEC §7: ``offset == 0`` or ``offset <= apex`` (1-based) → LGSNet default / apex / drop."""
+    """docs/method.md §7: ``offset == 0`` or ``offset <= apex`` (1-based) → LGSNet default / apex / drop."""
     file, row, video = rec["file"], rec["row"], rec["video"]
     bad = offset == 0 or (apex is not None and offset <= apex)
     if not bad:

@@ -44,12 +44,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-CLASS_INDEX = {"MaE": 0, "ME": 1}  # SPEC §1: 0 = MaE, 1 = ME
+CLASS_INDEX = {"MaE": 0, "ME": 1}  # docs/method.md §1: 0 = MaE, 1 = ME
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Facts about a real dataset that the data layer needs (SPEC §8)."""
+    """Facts about a real dataset that the data layer needs (docs/method.md §8)."""
 
     fps: float
     snippet_frames: int

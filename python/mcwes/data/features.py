@@ -1,4 +1,4 @@
-"""Feature readers for the three on-disk layouts found in the wild (SPEC §7), behind one mapping.
+"""Feature readers for the three on-disk layouts found in the wild (docs/method.md §7), behind one mapping.
 
 ``open_features(path)`` returns a :class:`FeatureStore`: a read-only mapping video name → float32
 array ``[T, 2D]`` (RGB channels ``[0, D)``, flow ``[D, 2D)``), loaded lazily on access.

@@ -1,4 +1,4 @@
-"""Synthetic spotting benchmarks shaped like CAS(ME)^2, SAMM-LV and CAS(ME)^3 (SPEC §7).
+"""Synthetic spotting benchmarks shaped like CAS(ME)^2, SAMM-LV and CAS(ME)^3 (docs/method.md §7).
 
 A :class:`SyntheticSet` is a plan (subjects, videos, frame counts, planted expressions, distractor
 events) plus a deterministic renderer of each video's snippet features ``[T, 2D]``
@@ -22,10 +22,10 @@ noise has unit variance, so a direction with amplitude ``a`` has norm ``a·sqrt(
   directions, perturbed per subject ("style") and per event; ``env_e`` is an onset–apex–offset
   envelope averaged over each snippet's frames and scaled to peak 1, so an event's peak snippet
   energy is ``a²·2D`` whatever its length: blinks and head motion have the energy of expressions,
-  which is what fools the energy-threshold baseline (:mod:`mcwes.data.baseline`) but not a model
+  which is what fools the energy-threshold baseline (:mod:`mcwes.spotting.energy`) but not a model
   that learns the expression directions from video-level labels.
 
-Counts per subject (videos / ME / MaE) come from the real datasets' tables (``DATA_FORMATS.md``);
+Counts per subject (videos / ME / MaE) come from the real datasets' published tables;
 CAS(ME)^3 has only totals, so its table is drawn once from them with a fixed seed. Expressions are
 placed without overlap, at least two snippets apart; distractors keep a snippet away from them.
 A video whose expressions do not fit in the drawn length is lengthened to fit.
@@ -173,7 +173,8 @@ class SynthParams:
             raise ValueError("mcwes.data.synthetic: expected directions_per_class >= 1 and drift_rank >= 1")
         if not (isinstance(self.feature_scale, (int, float)) and math.isfinite(self.feature_scale)
                 and self.feature_scale > 0):
-            raise ValueError(f"mcwes.data.synthetic: expected feature_scale to be a finite number > 0, got {self.feature_scale!r}")
+            raise ValueError("mcwes.data.synthetic: expected feature_scale to be a finite number > 0, "
+                             f"got {self.feature_scale!r}")
         if not isinstance(self.neutral_videos, (int, np.integer)) or self.neutral_videos < 0:
             raise ValueError(f"mcwes.data.synthetic: expected neutral_videos to be an int >= 0, got {self.neutral_videos!r}")
 
@@ -486,7 +487,8 @@ def _render(plan: VideoPlan, g: _GlobalBasis, s: _SubjectBasis, p: SynthPreset, 
     x = rng.standard_normal((t, 2 * g.d))
     x += g.mean + s.offset
     width = params.drift_seconds * p.fps / snip
-    x += params.drift_amplitude * scale * (_smooth_noise(rng, t, params.drift_rank, width) @ g.drift) / math.sqrt(params.drift_rank)
+    drift = _smooth_noise(rng, t, params.drift_rank, width) @ g.drift
+    x += params.drift_amplitude * scale * drift / math.sqrt(params.drift_rank)
     for e in plan.events:
         dirs = s.directions[e.kind]
         mix = rng.dirichlet(np.ones(len(dirs))) @ dirs

@@ -60,6 +60,19 @@ def require_cuda(op: str) -> None:
         )
 
 
+def _private_probes() -> Any:
+    """The three private torch functions the fast path reads, or None when this torch lacks one of them
+    (then every call goes through the dispatcher: slower, never wrong)."""
+    try:
+        return (torch._C._len_torch_dispatch_stack, torch._C._is_torch_function_mode_enabled,
+                torch._C._functorch.is_functorch_wrapped_tensor)
+    except AttributeError:  # pragma: no cover - depends on the torch release
+        return None
+
+
+_PROBES = _private_probes()
+
+
 def eager_fast_path(*tensors: torch.Tensor) -> bool:
     """True when an op may skip the torch.library dispatcher and run its autograd.Function directly.
 
@@ -67,14 +80,19 @@ def eager_fast_path(*tensors: torch.Tensor) -> bool:
     themselves at spotting sizes. Plain eager calls therefore take a direct path; whenever anything
     could need the registered op (torch.compile/export tracing, FakeTensors and other subclasses,
     functorch transforms, dispatch or function modes such as profilers and FLOP counters) the call goes
-    through ``torch.ops.mcwes.*``. Both paths run the same implementation functions.
+    through ``torch.ops.mcwes.*``. Both paths run the same implementation functions. Telling those
+    cases apart needs three private torch functions (:func:`_private_probes`); a torch without them
+    always takes the dispatcher.
     """
-    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0:
+    if _PROBES is None:
         return False
-    if torch._C._is_torch_function_mode_enabled():
+    dispatch_stack_len, function_mode_enabled, functorch_wrapped = _PROBES
+    if torch.compiler.is_compiling() or dispatch_stack_len() > 0:
+        return False
+    if function_mode_enabled():
         return False
     for t in tensors:
-        if type(t) is not torch.Tensor or torch._C._functorch.is_functorch_wrapped_tensor(t):
+        if type(t) is not torch.Tensor or functorch_wrapped(t):
             return False
     return True
 

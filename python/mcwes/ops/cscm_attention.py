@@ -1,4 +1,4 @@
-"""The CSCM self-attention (SPEC §2 eq. 3 and §6), fused: ``softmax_rows(scale · q qᵀ) q`` per video.
+"""The CSCM self-attention (docs/method.md §2 eq. 3 and §6), fused: ``softmax_rows(scale · q qᵀ) q`` per video.
 
 ``cscm_attention(q, lengths=None, scale=1.0)`` with ``q: [B, T, D]`` returns ``[B, T, D]``: for video
 b of length L and a valid row i < L, ``out[b, i] = Σ_{j<L} softmax_j(scale · q_i·q_j) q_j``; keys

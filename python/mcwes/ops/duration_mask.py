@@ -1,4 +1,4 @@
-"""Label-level duration mask (paper eqs. 9–10, SPEC §3 and §6).
+"""Label-level duration mask (paper eqs. 9–10, docs/method.md §3 and §6).
 
 ``duration_mask(a, lengths, eta=, omega_l=, omega_u=)`` marks the steps whose attention variation
 ``Δ_t`` lies strictly between ``omega_l·mean(Δ)`` and ``omega_u·mean(Δ)`` (potential micro-expression
@@ -31,7 +31,7 @@ def duration_mask(
     Args:
         a: ``[B, T]`` float32/float64 attention (any strides), CPU or CUDA.
         lengths: ``[B]`` valid lengths in ``[0, T]`` (None: all ``T``).
-        eta: window length >= 1 (SPEC default 2).
+        eta: window length >= 1 (default 2, docs/method.md §3).
         omega_l, omega_u: finite band factors (casme2: 1.2, 1.4).
 
     Returns:

@@ -1,4 +1,4 @@
-"""Multi-top candidate intervals from the attention (paper §3.5, SPEC §4 step 2 and §6).
+"""Multi-top candidate intervals from the attention (paper §3.5, docs/method.md §4 step 2 and §6).
 
 For every video (valid length L) and every ``m`` in ``m_values``, the ``k = min(L, max(1, floor(L/m)))``
 steps with the largest attention are selected (ties to the lower index; NaN ranks above every number,
@@ -31,7 +31,7 @@ def multi_top_proposals(
     Args:
         a: ``[B, T]`` float32/float64 attention (any strides), CPU or CUDA.
         lengths: ``[B]`` valid lengths in ``[0, T]`` (None: all ``T``).
-        m_values: integers >= 1 (SPEC: ``m0 .. m0+14``); m > L gives k = 1.
+        m_values: integers >= 1 (docs/method.md §4: ``m0 .. m0+14``); m > L gives k = 1.
 
     Returns:
         ``(batch_idx, start, end)``, int64 ``[P]`` each, on a's device, ordered by (video, start, end).

@@ -1,4 +1,4 @@
-"""Greedy 1-D non-maximum suppression per video (SPEC §4 step 4 and §6).
+"""Greedy 1-D non-maximum suppression per video (docs/method.md §4 step 4 and §6).
 
 Per video, proposals are visited by descending score (ties: lower start, then lower end, then lower
 input index; NaN scores after every number, so a NaN never suppresses a real score); one is kept

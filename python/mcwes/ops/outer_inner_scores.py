@@ -1,4 +1,4 @@
-"""Outer-inner class scores of candidate intervals (paper eqs. 23–25, SPEC §4 step 3 and §6).
+"""Outer-inner class scores of candidate intervals (paper eqs. 23–25, docs/method.md §4 step 3 and §6).
 
 For a candidate ``[s, e]`` of video ``b`` (valid length ``Lb``) and class ``j``:
 ``len = e - s + 1``, ``r = max(1, floor(psi·len + 0.5))``, ``inner`` = mean of ``x[b, s..e, j]``,

@@ -1,4 +1,4 @@
-"""SPEC §4 steps 2–5 for a whole batch in one compiled call (what ``mcwes.spot`` uses).
+"""docs/method.md §4 steps 2–5 for a whole batch in one compiled call (what ``mcwes.spot`` uses).
 
 Per video: multi-top candidates from the attention (``multi_top_proposals``), one proposal per
 candidate and scored class with the outer-inner score ``φ`` (``outer_inner_scores``), class-agnostic
@@ -53,7 +53,7 @@ def spot_postprocess(
     nms_threshold: float = 0.01,
     score_threshold: float = 0.1,
 ) -> SpotProposals:
-    """All surviving proposals of a batch (SPEC §4 steps 2–5).
+    """All surviving proposals of a batch (docs/method.md §4 steps 2–5).
 
     Args:
         attention: ``[B, T]`` float32/float64 mean attention ``A``.
@@ -61,7 +61,7 @@ def spot_postprocess(
             expression classes (slice the background channel off first: ``S_hat[..., :2]``).
         video_scores: ``[B, C']`` of attention's dtype, video-level probabilities ``p``.
         lengths: ``[B]`` valid lengths in ``[0, T]`` (None: all ``T``).
-        m_values: integers >= 1 (SPEC: 15 consecutive from the preset's ``m0``).
+        m_values: integers >= 1 (docs/method.md §4: 15 consecutive from the preset's ``m0``).
         psi: outer margin ratio (finite, >= 0).  varsigma: weight of ``p`` (finite).
         nms_threshold: IoU threshold in ``[0, 1]``.  score_threshold: keep ``φ >= score_threshold``
             (any number; ``-inf`` keeps every NMS survivor with a non-NaN score).

@@ -1,4 +1,4 @@
-"""Class-wise top-K mean pooling (paper eqs. 7–8, SPEC §3 and §6).
+"""Class-wise top-K mean pooling (paper eqs. 7–8, docs/method.md §3 and §6).
 
 ``topk_pool(x, k, lengths)`` turns a T-CAM ``x: [B, T, C]`` into video-level class scores ``[B, C]``:
 for every video b and class c, the mean of the ``k_eff = min(k, lengths[b])`` largest values of

@@ -3,36 +3,25 @@ alternative to multi-top that the paper's Table 6 compares against (§4.4.5).
 
 For every threshold τ on the class-agnostic attention A, each maximal run of valid snippets with
 ``A ≥ τ`` is a candidate (candidates of all thresholds are pooled, duplicates removed per video);
-then exactly the steps 3–5 of SPEC §4 that multi-top uses: the outer–inner score
-``φ_j = inner − outer + ς·p_j`` with the symmetric margin ``r = max(1, floor(ψ·L + 0.5))``,
-class-agnostic greedy NMS, truncation ``φ ≥ score_threshold``.
+then the same steps 3–5 of docs/method.md §4 that multi-top takes, with the same ops: the outer–inner
+score ``φ_j = inner − outer + ς·p_j`` (:func:`mcwes.ops.outer_inner_scores`, in float64),
+class-agnostic greedy NMS (:func:`mcwes.ops.nms_1d`), truncation ``φ ≥ score_threshold``.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["SpotProposals", "multi_threshold_proposals"]
+from .. import ops
+from ..ops import SpotProposals
+
+__all__ = ["multi_threshold_proposals"]
 
 OP = "multi_threshold_proposals"
-
-
-class SpotProposals(NamedTuple):
-    """Proposals of a batch in snippet units, ordered by (video, descending score).
-
-    ``batch_idx``, ``start``, ``end`` (inclusive snippets), ``label`` (class index j: 0 = MaE,
-    1 = ME) are int64 ``[P]``; ``score`` is ``[P]`` in the dtype of the T-CAM.
-    """
-
-    batch_idx: torch.Tensor
-    start: torch.Tensor
-    end: torch.Tensor
-    label: torch.Tensor
-    score: torch.Tensor
 
 
 def _fail(arg: str, expectation: str, got: object) -> None:
@@ -87,19 +76,25 @@ def multi_threshold_proposals(
             _fail(name, "be a finite number", repr(value))
 
     b, s, e = _candidates(a, lens, thr)
-    score = _outer_inner(x, p, lens, b, s, e, float(psi), float(varsigma))  # [P, n]
-    n = score.shape[1]
-    pb, ps, pe = np.repeat(b, n), np.repeat(s, n), np.repeat(e, n)
-    pl, pscore = np.tile(np.arange(n), len(b)), score.reshape(-1)
-    order = np.lexsort((pl, pe, ps, -pscore, pb))
-    pb, ps, pe, pl, pscore = pb[order], ps[order], pe[order], pl[order], pscore[order]
-    keep = _nms(pb, ps, pe, float(nms_threshold)) & (pscore >= score_threshold)
+    n = x.shape[2]
+    as_t = torch.from_numpy
+    bt, st, et = as_t(b), as_t(s), as_t(e)
+    score = ops.outer_inner_scores(as_t(np.ascontiguousarray(x)), as_t(lens), bt, st, et,
+                                   as_t(np.ascontiguousarray(p)), psi=float(psi), varsigma=float(varsigma))  # [P, n]
+    # One proposal per (candidate, class), classes adjacent: NMS's last tie-break (the lower input
+    # index) is then the lower class, after the lower start and end.
+    pb, ps, pe = bt.repeat_interleave(n), st.repeat_interleave(n), et.repeat_interleave(n)
+    pl, pscore = torch.arange(n).repeat(len(b)), score.reshape(-1)
+    # nms_1d suppresses at IoU > threshold; IoU never exceeds 1, so larger thresholds keep everything.
+    kept = ops.nms_1d(pb, ps, pe, pscore, min(float(nms_threshold), 1.0))  # descending score over the batch
+    kept = kept[torch.sort(pb[kept], stable=True).indices]  # by video, descending score within each
+    kept = kept[pscore[kept] >= score_threshold]
     device, dtype = suppressed_cas.device, suppressed_cas.dtype
 
-    def out(v: np.ndarray, dt: torch.dtype = torch.int64) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(v[keep]), dtype=dt).to(device)
+    def out(v: torch.Tensor) -> torch.Tensor:
+        return v[kept].to(device)
 
-    return SpotProposals(out(pb), out(ps), out(pe), out(pl), out(pscore, dtype))
+    return SpotProposals(out(pb), out(ps), out(pe), out(pl), out(pscore).to(dtype))
 
 
 def _check(attention: Any, cas: Any, scores: Any, lengths: Any, n_classes: int
@@ -155,38 +150,3 @@ def _candidates(a: np.ndarray, lens: np.ndarray, thr: np.ndarray) -> tuple[np.nd
     key = np.unique((b * (T + 1) + s) * (T + 1) + e)
     e, rest = key % (T + 1), key // (T + 1)
     return rest // (T + 1), rest % (T + 1), e
-
-
-def _outer_inner(x: np.ndarray, p: np.ndarray, lens: np.ndarray, b: np.ndarray, s: np.ndarray, e: np.ndarray,
-                 psi: float, varsigma: float) -> np.ndarray:
-    """φ = inner − outer + ς·p (SPEC §4.3) for every candidate and class, via prefix sums: [P, n]."""
-    B, T, n = x.shape
-    cs = np.zeros((B, T + 1, n))
-    cs[:, 1:] = np.cumsum(x, axis=1)
-    length = e - s + 1
-    r = np.maximum(1, np.floor(psi * length + 0.5)).astype(np.int64)
-    left = np.maximum(s - r, 0)
-    right = np.minimum(e + r, lens[b] - 1)
-    inner = (cs[b, e + 1] - cs[b, s]) / length[:, None]
-    outer_sum = (cs[b, s] - cs[b, left]) + (cs[b, right + 1] - cs[b, e + 1])
-    count = ((s - left) + (right - e))[:, None]
-    outer = np.divide(outer_sum, count, out=np.zeros_like(outer_sum), where=count > 0)
-    return inner - outer + varsigma * p[b]
-
-
-def _nms(b: np.ndarray, s: np.ndarray, e: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy class-agnostic NMS within each video over proposals already in priority order."""
-    keep = np.zeros(len(b), dtype=bool)
-    bounds = np.flatnonzero(np.diff(b, prepend=-1, append=-1) != 0)
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        vs, ve = s[lo:hi], e[lo:hi]
-        inter = np.maximum(np.minimum(ve[:, None], ve[None, :]) - np.maximum(vs[:, None], vs[None, :]) + 1, 0)
-        length = ve - vs + 1
-        over = inter / (length[:, None] + length[None, :] - inter) > iou_threshold
-        removed = np.zeros(hi - lo, dtype=bool)
-        while not removed.all():
-            i = int(np.argmin(removed))  # the first proposal neither kept nor suppressed
-            keep[lo + i] = True
-            removed |= over[i]
-            removed[i] = True
-    return keep

@@ -1,5 +1,6 @@
-"""Leave-one-subject-out evaluation (SPEC §5): one model per held-out subject, the predictions of all
-folds pooled and evaluated once.
+"""Cross-validation by subject (docs/method.md §5): :func:`loso`, leave-one-subject-out (one model per held-out
+subject, the predictions of all folds pooled and evaluated once), and :func:`split`, its quick
+counterpart (one model, a set of held-out subjects). Both are also ``mcwes.loso`` and ``mcwes.split``.
 
 Each fold lives in ``<out>/folds/<subject>/`` (``checkpoint.pt``, ``metrics.jsonl``, ``predictions.csv``,
 ``fold.json``). A fold whose ``fold.json`` exists is done and is not trained again, so an interrupted

@@ -1,10 +1,13 @@
-"""A learning-free spotting baseline: threshold the per-snippet feature energy.
+"""A learning-free spotting baseline: threshold the per-snippet feature energy. Its proposals are
+:class:`~mcwes.proposals.Proposals`, like the model's, so both go through the same evaluation and
+files. Also reachable as ``mcwes.data.energy_baseline`` (and ``energy_proposals``, ``energy_scores``).
 
 Per video: energy ``e_t`` of the chosen streams (``"deviation"``: squared distance of ``x_t`` to the
 video's per-channel median; ``"difference"``: squared distance to ``x_{t-1}``), z-scored within the
 video; every maximal run of snippets with ``z > threshold`` is a proposal scored by its mean ``z``
-and converted to frames as in SPEC §1, labelled by duration as in SPEC §4.6 (ME when it lasts at
-most ``floor(0.5·fps)`` frames). It sees motion, not expressions: blinks and head motion of
+and converted to frames as in docs/method.md §1, labelled by duration as in docs/method.md §4.6 (ME
+when it lasts at most ``floor(0.5·fps)`` frames; ``model_label`` is that same duration class, the
+baseline having no classifier). It sees motion, not expressions: blinks and head motion of
 comparable energy fool it, so a trained model should beat it clearly on :mod:`mcwes.data.synthetic`.
 """
 from __future__ import annotations
@@ -13,11 +16,10 @@ import math
 from typing import Iterable
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["PROPOSAL_COLUMNS", "energy_baseline", "energy_proposals", "energy_scores"]
+from ..proposals import Proposal, Proposals
 
-PROPOSAL_COLUMNS = ("video", "onset", "offset", "score", "label")
+__all__ = ["energy_baseline", "energy_proposals", "energy_scores"]
 
 
 def energy_scores(features: np.ndarray, *, streams: str = "both", method: str = "deviation") -> np.ndarray:
@@ -33,11 +35,11 @@ def energy_scores(features: np.ndarray, *, streams: str = "both", method: str = 
     """
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] % 2:
-        raise ValueError(f"mcwes.data.baseline: expected features of shape [T, 2D], got {x.shape}")
+        raise ValueError(f"mcwes.spotting.energy_scores: expected features of shape [T, 2D], got {x.shape}")
     d = x.shape[1] // 2
     sel = {"both": slice(0, 2 * d), "rgb": slice(0, d), "flow": slice(d, 2 * d)}
     if streams not in sel:
-        raise ValueError(f"mcwes.data.baseline: expected streams in {sorted(sel)}, got {streams!r}")
+        raise ValueError(f"mcwes.spotting.energy_scores: expected streams in {sorted(sel)}, got {streams!r}")
     x = x[:, sel[streams]]
     if method == "deviation":
         e = ((x - np.median(x, axis=0)) ** 2).sum(axis=1)
@@ -47,7 +49,7 @@ def energy_scores(features: np.ndarray, *, streams: str = "both", method: str = 
             e[1:] = (np.diff(x, axis=0) ** 2).sum(axis=1)
             e[0] = e[1]
     else:
-        raise ValueError(f"mcwes.data.baseline: expected method 'deviation' or 'difference', got {method!r}")
+        raise ValueError(f"mcwes.spotting.energy_scores: expected method 'deviation' or 'difference', got {method!r}")
     sd = e.std()
     return (e - e.mean()) / sd if sd > 0 else np.zeros_like(e)
 
@@ -59,32 +61,31 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def energy_proposals(features: np.ndarray, *, n_frames: int, snippet_frames: int, fps: float,
                      threshold: float = 1.0, streams: str = "both", method: str = "deviation",
-                     min_snippets: int = 1) -> pd.DataFrame:
-    """Proposals of one video: ``onset, offset`` (frames, inclusive), ``score``, ``label`` (MaE/ME)."""
+                     min_snippets: int = 1, video: str = "video") -> Proposals:
+    """Proposals of one video (named ``video``): frames inclusive, score = mean z over the run."""
     z = energy_scores(features, streams=streams, method=method)
     g = int(snippet_frames)
     me_max = int(math.floor(0.5 * fps))
-    rows = []
+    out = Proposals()
     for s, e in _runs(z > threshold):
         if e - s + 1 < min_snippets:
             continue
         onset, offset = s * g, min((e + 1) * g - 1, int(n_frames) - 1)
         if offset < onset:
             continue
-        rows.append((onset, offset, float(z[s: e + 1].mean()), "ME" if offset - onset + 1 <= me_max else "MaE"))
-    return pd.DataFrame(rows, columns=["onset", "offset", "score", "label"])
+        label = "ME" if offset - onset + 1 <= me_max else "MaE"
+        out.append(Proposal(str(video), int(onset), int(offset), float(z[s: e + 1].mean()), label, label))
+    return out
 
 
 def energy_baseline(dataset: "Iterable", *, threshold: float = 1.0, streams: str = "both",
-                    method: str = "deviation", min_snippets: int = 1) -> pd.DataFrame:
+                    method: str = "deviation", min_snippets: int = 1) -> Proposals:
     """Run :func:`energy_proposals` over a :class:`~mcwes.data.SpottingDataset` (or any iterable of
-    its items); returns one table with the columns :data:`PROPOSAL_COLUMNS`."""
-    fps, g = dataset.fps, dataset.snippet_frames
-    parts = []
+    its items with ``fps`` and ``snippet_frames``); the proposals of every video, in dataset order."""
+    fps, g = dataset.fps, dataset.snippet_frames  # type: ignore[attr-defined]
+    pooled = Proposals()
     for item in dataset:
-        p = energy_proposals(item.features.numpy(), n_frames=item.n_frames, snippet_frames=g, fps=fps,
-                             threshold=threshold, streams=streams, method=method, min_snippets=min_snippets)
-        parts.append(p.assign(video=item.video))
-    if not parts:
-        return pd.DataFrame(columns=list(PROPOSAL_COLUMNS))
-    return pd.concat(parts, ignore_index=True).loc[:, list(PROPOSAL_COLUMNS)]
+        pooled.extend(energy_proposals(item.features.numpy(), n_frames=item.n_frames, snippet_frames=g, fps=fps,
+                                       threshold=threshold, streams=streams, method=method,
+                                       min_snippets=min_snippets, video=item.video))
+    return pooled
