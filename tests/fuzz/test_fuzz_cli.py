@@ -96,6 +96,8 @@ def files(tmp_path_factory):
         np.savez(unpaired / f"u{i}.npz", feature=rng.standard_normal((20, D)))
     (root / "emptydir").mkdir()
     (root / "blocker").write_text("a file where a folder is expected\n")
+    f["bad_yaml"] = _write(root / "bad.yaml", "model: [\n")
+    f["bad_fields"] = _write(root / "bad_fields.yaml", "model:\n  nonsense: 1\n")
     # ground truth (1-based CSV) and predictions (0-based) for the videos of feats/
     ann = "video,subject,onset,offset,type\nv0,s1,5,40,MaE\nv1,s1,10,14,ME\nv2,s2,1,60,MaE\n"
     f["ann"] = _write(root / "ann.csv", ann)
@@ -230,8 +232,9 @@ def _fixed_cases(f: dict) -> list:
              "ok", check=_file_has(syn / "videos.csv", "video,subject")),
         Case("train-videos-table", ["train", "--features", str(syn / "features"), "--annotations",
                                     str(syn / "CAS(ME)^2code_final.xlsx"), "--videos", str(syn / "videos.csv"),
-                                    "--out", str(root / "run"), "--iterations", "1", "--no-progress"], "ok",
-             check=lambda r: None if (root / "run" / "checkpoint.pt").is_file() else "no checkpoint written"),
+                                    "--out", str(root / "run"), "--iterations", "1"], "ok",
+             check=lambda r: None if (root / "run" / "checkpoint.pt").is_file() and "mcwes train: 1/1" in r["stderr"]
+             else f"no checkpoint written or no progress line: {r['stderr'][-300:]!r}"),
         Case("train-iterations-0", ["train", "--features", str(syn / "features"), "--annotations",
                                     str(syn / "CAS(ME)^2code_final.xlsx"), "--out", str(root / "r0"), "--iterations", "0"],
              "error", "--iterations", absent=[root / "r0"]),
@@ -248,6 +251,12 @@ def _fixed_cases(f: dict) -> list:
         Case("train-device-bogus", ["train", "--features", str(feats), "--annotations", str(f["ann"]),
                                     "--out", str(root / "r5"), "--device", "bogus"], "error", "--device",
              absent=[root / "r5"]),
+        Case("train-config-not-yaml", ["train", "--features", str(feats), "--annotations", str(f["ann"]),
+                                       "--out", str(root / "r6"), "--config", str(f["bad_yaml"])], "error", "YAML",
+             absent=[root / "r6"]),
+        Case("train-config-unknown-field", ["train", "--features", str(feats), "--annotations", str(f["ann"]),
+                                            "--out", str(root / "r7"), "--config", str(f["bad_fields"])], "error",
+             "unknown fields", absent=[root / "r7"]),
         Case("train-out-file", ["train", "--features", str(feats), "--annotations", str(f["ann"]),
                                 "--out", str(root / "blocker")], "error", "--out"),
         Case("demo-iterations-0", ["demo", "--out", str(root / "d0"), "--iterations", "0"], "error", "--iterations",

@@ -271,13 +271,14 @@ def _why_ignored(entry: Path, layout: str) -> str:
     return f"not a feature file of the {layout} layout ({'<video>.npy' if layout == 'npy' else '<video>-rgb.npz / -flow.npz'})"
 
 
-def _report_ignored(path: Path, layout: str, used: set[str], store: FeatureStore) -> FeatureStore:
-    """Record (and warn about) every non-hidden entry of ``path`` that the store does not read; an
-    empty store from a folder that holds something is an error."""
+def _report_ignored(path: Path, layout: str, used: set[Path], store: FeatureStore) -> FeatureStore:
+    """Record (and warn about) every non-hidden entry of ``path`` that holds none of the ``used``
+    files; an empty store from a folder that holds something is an error."""
     from ..checks import warn
 
+    top = {p.relative_to(path).parts[0] for p in used}  # a folder whose files are read counts as used
     ignored = {e.name: _why_ignored(e, layout) for e in sorted(path.iterdir())
-               if e.name not in used and not e.name.startswith(".")}
+               if e.name not in top and not e.name.startswith(".")}
     store._ignored = ignored
     if not store and (ignored or store.incomplete):
         listing = "; ".join(store.report[:5]) + (f"; … ({len(store.report)} in all)" if len(store.report) > 5 else "")
@@ -292,7 +293,7 @@ def _report_ignored(path: Path, layout: str, used: set[str], store: FeatureStore
 def _open_npy_dir(path: Path, feature_dim: int | None) -> FeatureStore:
     files = {p.stem: (p,) for p in sorted(path.glob("*.npy"))}
     store = FeatureStore(path, "npy", feature_dim, sorted(files), files)
-    return _report_ignored(path, "npy", {p.name for (p,) in files.values()}, store)
+    return _report_ignored(path, "npy", {p for (p,) in files.values()}, store)
 
 
 def _open_npz_dir(path: Path, feature_dim: int | None) -> FeatureStore:
@@ -307,8 +308,7 @@ def _open_npz_dir(path: Path, feature_dim: int | None) -> FeatureStore:
         warn(f"mcwes.data.open_features: {path}: {len(incomplete)} videos lack one stream and are left out: "
              f"{sorted(incomplete)[:5]}{' …' if len(incomplete) > 5 else ''}")
     store = FeatureStore(path, "npz", feature_dim, sorted(files), files, incomplete)
-    used = {p.name for pair in files.values() for p in pair} | {p.name for p in rgb.values()} | {p.name for p in flow.values()}
-    return _report_ignored(path, "npz", used, store)
+    return _report_ignored(path, "npz", set(rgb.values()) | set(flow.values()), store)
 
 
 def _find_names_file(path: Path) -> Path:
