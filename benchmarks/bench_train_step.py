@@ -5,12 +5,11 @@ vs the same model on plain PyTorch ops.
 
 Paths (same weights, same batch):
 
-- ``kernels``: ``MCWES(config, kernels=True)``: ``mcwes.ops.cscm_attention`` / ``mcwes.ops.duration_mask``
-  / ``mcwes.ops.topk_pool`` for each op this build of mcwes provides. An op it does not provide yet
-  runs as plain PyTorch here (never the float64 reference twin, whose timing would mislead); the
-  table says which implementation each op used.
-- ``plain``: ``kernels=False``: ``softmax(s·QQᵀ)Q`` with a ``[B,T,T]`` score tensor, sort-based
-  top-K pooling, cumsum duration mask (:mod:`mcwes.torch_ops`).
+- ``kernels``: ``MCWES(config, kernels=True)``: the compiled ``mcwes.ops.cscm_attention`` /
+  ``mcwes.ops.duration_mask`` / ``mcwes.ops.topk_pool``.
+- ``plain``: ``kernels=False``: their plain-PyTorch fallbacks (the "torch" backend of
+  ``mcwes.ops.set_backend``): ``softmax(s·QQᵀ)Q`` with a ``[B,T,T]`` score tensor, sort-based top-K
+  pooling, cumsum duration mask.
 
 Correctness first: in eval mode (no dropout) both paths give the same T-CAM and losses. Then each path's
 iteration is timed (median after warm-up), and the kernel path is profiled (torch.profiler) to split
@@ -32,7 +31,6 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import mcwes
-from mcwes import losses as losses_mod, model as model_mod, ops, torch_ops
 from mcwes.config import Config
 from mcwes.losses import mcwes_losses
 
@@ -53,18 +51,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def select_kernels() -> dict[str, str]:
-    """Point the model's kernel-path indirections at the compiled ops where they exist, plain torch otherwise."""
-    used = {}
-    if hasattr(ops, "cscm_attention"):
-        model_mod._cscm_attention, used["cscm_attention"] = ops.cscm_attention, "mcwes.ops"
-    else:
-        model_mod._cscm_attention, used["cscm_attention"] = torch_ops.cscm_attention, "plain torch (no compiled op in this build)"
-    if hasattr(ops, "duration_mask"):
-        losses_mod._duration_mask, used["duration_mask"] = ops.duration_mask, "mcwes.ops"
-    else:
-        losses_mod._duration_mask, used["duration_mask"] = torch_ops.duration_mask, "plain torch (no compiled op in this build)"
-    used["topk_pool"] = "mcwes.ops"
-    return used
+    """Which implementation the kernel path uses for each op (recorded in every JSON line)."""
+    return {"cscm_attention": "mcwes.ops", "duration_mask": "mcwes.ops", "topk_pool": "mcwes.ops"}
 
 
 def make_case(cfg: Config, B: int, T: int, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:

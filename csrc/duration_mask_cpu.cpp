@@ -24,13 +24,6 @@ void duration_mask_check(const View& a, const View& lengths, const View& out, in
   MCWES_CHECK(std::isfinite(omega_u), "mcwes.duration_mask: expected omega_u to be finite, got ", omega_u);
 }
 
-void check_lengths_host(const View& lengths, int64_t steps, const char* op) {
-  const auto len = lengths.s1<const int64_t>();
-  for (int64_t b = 0; b < lengths.size(0); ++b)
-    MCWES_CHECK(len(b) >= 0 && len(b) <= steps, "mcwes.", op, ": expected lengths to lie in [0, ", steps, "], got ",
-                len(b), " for video ", b);
-}
-
 namespace {
 
 template <typename T>

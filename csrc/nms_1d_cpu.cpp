@@ -25,15 +25,6 @@ void nms_1d_check(const View& batch_idx, const View& start, const View& end, con
               iou_threshold);
 }
 
-void check_proposals_host(const View& batch_idx, const View& start, const View& end, const char* op) {
-  const auto bi = batch_idx.s1<const int64_t>(), st = start.s1<const int64_t>(), en = end.s1<const int64_t>();
-  for (int64_t i = 0; i < batch_idx.size(0); ++i) {
-    MCWES_CHECK(bi(i) >= 0, "mcwes.", op, ": expected batch_idx to be >= 0, got ", bi(i), " at ", i);
-    MCWES_CHECK(st(i) >= 0 && st(i) <= en(i), "mcwes.", op, ": expected 0 <= start <= end, got start ", st(i),
-                " and end ", en(i), " at ", i);
-  }
-}
-
 namespace {
 
 template <typename T>

@@ -30,21 +30,6 @@ void outer_inner_scores_check(const View& x, const View& lengths, const View& ba
   MCWES_CHECK(std::isfinite(varsigma), "mcwes.outer_inner_scores: expected varsigma to be finite, got ", varsigma);
 }
 
-void check_intervals_host(const View& lengths, const View& batch_idx, const View& start, const View& end,
-                          const char* op) {
-  const int64_t B = lengths.size(0);
-  const auto len = lengths.s1<const int64_t>();
-  const auto bi = batch_idx.s1<const int64_t>(), st = start.s1<const int64_t>(), en = end.s1<const int64_t>();
-  for (int64_t i = 0; i < batch_idx.size(0); ++i) {
-    const int64_t b = bi(i), s = st(i), e = en(i);
-    MCWES_CHECK(b >= 0 && b < B, "mcwes.", op, ": expected batch_idx to lie in [0, ", B, "), got ", b, " at ", i);
-    MCWES_CHECK(s >= 0 && s <= e, "mcwes.", op, ": expected 0 <= start <= end, got start ", s, " and end ", e, " at ",
-                i);
-    MCWES_CHECK(e < len(b), "mcwes.", op, ": expected end to be < lengths[batch_idx] = ", len(b), ", got ", e, " at ",
-                i);
-  }
-}
-
 namespace {
 
 template <typename T>

@@ -24,15 +24,12 @@ struct Scratch {
   std::vector<double> values;
 };
 
-// The distinct k(L, m) > 0 in ascending order.
+// The distinct k(L, m) > 0 in ascending order (multi_top_proposals::distinct_ks, shared with CUDA).
 inline void distinct_ks(int64_t length, const std::vector<int64_t>& m_values, std::vector<int64_t>& ks) {
-  ks.clear();
-  for (int64_t m : m_values) {
-    const int64_t k = multi_top_proposals::k_of(length, m);
-    if (k > 0) ks.push_back(k);
-  }
-  std::sort(ks.begin(), ks.end());
-  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  ks.resize(m_values.size());
+  const int64_t n = multi_top_proposals::distinct_ks(length, m_values.data(), static_cast<int64_t>(m_values.size()),
+                                                     ks.data());
+  ks.resize(static_cast<size_t>(n));
 }
 
 // Candidate runs of one video, ordered by (start, end) and deduplicated. `a(t)` reads step t < L.

@@ -36,26 +36,10 @@ struct Writer {
   }
 };
 
-// The distinct k(L, m) > 0 ascending into shared `ks` (thread 0); returns their number to all.
+// The distinct k(L, m) > 0 ascending into shared `ks` (thread 0, multi_top_proposals::distinct_ks as on
+// the CPU); returns their number to all.
 __device__ int64_t shared_ks(const int64_t* m, int64_t M, int64_t L, int64_t* ks, int64_t* nk) {
-  if (threadIdx.x == 0) {
-    int64_t n = 0;
-    for (int64_t i = 0; i < M; ++i) {
-      const int64_t k = multi_top_proposals::k_of(L, m[i] < 1 ? 1 : m[i]);
-      if (k <= 0) continue;
-      int64_t j = n;  // insertion into the sorted prefix, skipping repeats
-      bool dup = false;
-      for (int64_t q = 0; q < n; ++q) dup = dup || ks[q] == k;
-      if (dup) continue;
-      while (j > 0 && ks[j - 1] > k) {
-        ks[j] = ks[j - 1];
-        --j;
-      }
-      ks[j] = k;
-      ++n;
-    }
-    *nk = n;
-  }
+  if (threadIdx.x == 0) *nk = multi_top_proposals::distinct_ks(L, m, M, ks);
   __syncthreads();
   return *nk;
 }
@@ -88,15 +72,9 @@ __global__ void multi_top_proposals_rank_kernel(Strided2<const T> a, Strided1<co
   for (int64_t t0 = 0; t0 < L; t0 += kThreads) {
     const int64_t t = t0 + threadIdx.x;
     const T v = t < L ? a(b, t) : T(0);
-    int64_t cnt = 0;
-    for (int64_t u0 = 0; u0 < L; u0 += kTile) {
-      const int64_t n = (L - u0) < kTile ? (L - u0) : kTile;
-      __syncthreads();
-      for (int64_t i = threadIdx.x; i < n; i += kThreads) tile[i] = a(b, u0 + i);
-      __syncthreads();
-      if (t < L)
-        for (int64_t i = 0; i < n; ++i) cnt += multi_top_proposals::before(tile[i], u0 + i, v, t) ? 1 : 0;
-    }
+    const auto read = [&](int64_t u) { return a(b, u); };
+    const auto before = [](T p, int64_t ip, T q, int64_t iq) { return multi_top_proposals::before(p, ip, q, iq); };
+    const int64_t cnt = tile_rank<kTile, kThreads>(tile, read, L, v, t, t < L, L, before);  // rank < L always
     if (t < L) r[t] = cnt;
   }
   const int64_t nk = shared_ks(m, M, L, ks, &nk_s);  // has a barrier: the ranks are visible after it

@@ -27,15 +27,10 @@ __global__ void topk_pool_fwd_kernel(Strided3<const T> x, Strided2<const int64_t
     const int64_t t = t0 + threadIdx.x;
     const bool valid = t < L;
     const T v = valid ? x(b, t, c) : T(0);
-    int64_t rank = 0;
-    for (int64_t u0 = 0; u0 < L && t0 < L; u0 += kTile) {
-      const int64_t n = (L - u0) < kTile ? (L - u0) : kTile;
-      __syncthreads();
-      for (int64_t i = threadIdx.x; i < n; i += kThreads) tile[i] = x(b, u0 + i, c);
-      __syncthreads();
-      if (valid && rank < ke)
-        for (int64_t i = 0; i < n; ++i) rank += topk_pool::before(tile[i], u0 + i, v, t) ? 1 : 0;
-    }
+    const auto read = [&](int64_t u) { return x(b, u, c); };
+    const auto before = [](T p, int64_t ip, T q, int64_t iq) { return topk_pool::before(p, ip, q, iq); };
+    // t0 is the same in every thread, so the whole block skips the ranking together past L.
+    const int64_t rank = t0 < L ? tile_rank<kTile, kThreads>(tile, read, L, v, t, valid, ke, before) : 0;
     if (t < T_) {
       const bool sel = valid && rank < ke;
       weights(b, t, c) = sel ? topk_pool::selection_weight<T>(ke) : T(0);

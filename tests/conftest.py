@@ -38,6 +38,15 @@ GPU = mcwes.build_info()["gpu_usable"] and torch.cuda.is_available()
 _NO_GPU = "needs a CUDA build of mcwes, a GPU and a CUDA build of torch"
 requires_cuda = pytest.mark.skipif(not GPU, reason=_NO_GPU)
 
+#: Devices a test runs on when it takes the ``device`` fixture: the CPU always, CUDA when usable (those
+#: cases are marked ``cuda`` and skip without a GPU).
+DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    return torch.device(request.param)
+
 
 KERNEL_TEST_FILES = {f"test_{name}.py" for name in mcwes.ops.__all__} | {"test_kernels_edge.py"}
 

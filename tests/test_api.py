@@ -73,3 +73,17 @@ def test_ops_without_the_private_torch_probes_take_the_dispatcher(monkeypatch):
         assert torch.equal(a, b)
     (gx,) = torch.autograd.grad(slow[0].sum(), x)
     assert gx.shape == x.shape and torch.isfinite(gx).all()
+
+
+def test_dataset_facts_have_one_home():
+    """fps, snippet size and annotation file of each dataset come from mcwes.data.facts everywhere."""
+    from mcwes.data import annotations, dataset, facts, synthetic
+
+    assert set(facts.DATASETS) == set(mcwes.Config.preset_names()) == set(synthetic.PRESETS)
+    for name, f in facts.DATASETS.items():
+        cfg = mcwes.Config.preset(name)
+        assert (cfg.data.fps, cfg.data.snippet_frames) == (f.fps, f.snippet_frames)
+        assert (dataset.DATASET_INFO[name].fps, dataset.DATASET_INFO[name].snippet_frames) == (f.fps, f.snippet_frames)
+        assert annotations.DEFAULT_FPS[name] == f.fps
+        p = synthetic.PRESETS[name]
+        assert (p.fps, p.snippet_frames, p.annotation_file) == (f.fps, f.snippet_frames, f.annotation_file)

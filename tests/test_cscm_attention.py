@@ -138,16 +138,16 @@ def test_default_threads_and_one_thread_agree():
     assert_close(out, one)
 
 
-def test_gradcheck():
-    q = torch.randn((2, 9, 5), dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+def test_gradcheck(device):
+    q = torch.randn((2, 9, 5), dtype=torch.float64, generator=torch.Generator().manual_seed(9)).to(device)
     q.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda x: cscm_attention(x, [9, 4], 0.7), (q,))
 
 
-def test_opcheck():
+def test_opcheck(device):
     for shape, lengths in (((2, 7, 5), [7, 3]), ((1, 70, 3), [66])):
-        q = torch.randn(shape, dtype=torch.float64, requires_grad=True)
-        torch.library.opcheck(torch.ops.mcwes.cscm_attention_fwd, (q, torch.tensor(lengths), 0.5))
+        q = torch.randn(shape, dtype=torch.float64, device=device, requires_grad=True)
+        torch.library.opcheck(torch.ops.mcwes.cscm_attention_fwd, (q, torch.tensor(lengths, device=device), 0.5))
 
 
 def test_torch_compile_matches_eager():

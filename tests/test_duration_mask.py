@@ -90,9 +90,9 @@ def test_bad_tensors():
         ops.duration_mask(torch.rand(2, 5), [3], eta=2, omega_l=1.2, omega_u=1.4)
 
 
-def test_opcheck():
-    a = torch.rand(3, 9, dtype=torch.float64)
-    torch.library.opcheck(torch.ops.mcwes.duration_mask_fwd, (a, torch.tensor([9, 4, 0]), 2, 1.2, 1.4))
+def test_opcheck(device):
+    a = torch.rand(3, 9, dtype=torch.float64, device=device)
+    torch.library.opcheck(torch.ops.mcwes.duration_mask_fwd, (a, torch.tensor([9, 4, 0], device=device), 2, 1.2, 1.4))
 
 
 def test_compile_matches_eager():

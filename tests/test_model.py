@@ -11,7 +11,10 @@ from hypothesis import given, strategies as st
 
 from conftest import assert_close
 import mcwes
-from mcwes import reference, torch_ops
+from mcwes import reference
+from mcwes.ops.cscm_attention import cscm_attention_torch
+from mcwes.ops.duration_mask import duration_mask_torch
+from mcwes.ops.topk_pool import topk_pool_torch
 from mcwes.config import Config, ModelConfig
 from mcwes.losses import mcwes_losses
 from mcwes.model import MCWES, MCWESOutput
@@ -190,7 +193,7 @@ def test_bad_inputs_raise():
 def test_plain_cscm_attention_matches_reference(lengths, d, scale, seed):
     T = max(lengths) + 1
     q = torch.randn(len(lengths), T, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    got = torch_ops.cscm_attention(q, torch.tensor(lengths), scale)
+    got = cscm_attention_torch(q, torch.tensor(lengths), scale)
     assert_close(got, reference.cscm_attention(q, lengths, scale))
 
 
@@ -203,7 +206,7 @@ def test_plain_topk_pool_matches_reference(lengths, seed, ties):
         x = x.round()
     k = torch.tensor([[max(1, L // h) for h in (7, 9, 5)] for L in lengths])
     x.requires_grad_()
-    got = torch_ops.topk_pool(x, k, torch.tensor(lengths))
+    got = topk_pool_torch(x, k, torch.tensor(lengths))
     want = reference.topk_pool(x, k, lengths)
     assert_close(got, want)
     g_got, = torch.autograd.grad(got.sum(), x)
@@ -218,7 +221,7 @@ def test_plain_duration_mask_matches_reference(lengths, eta, seed, flat):
     a = torch.rand(len(lengths), T, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     if flat:
         a = (a * 4).round() / 4  # plateaus: many equal Δ, and Δ̄ = 0 for constant videos
-    got = torch_ops.duration_mask(a, torch.tensor(lengths), eta=eta, omega_l=1.2, omega_u=1.4)
+    got = duration_mask_torch(a, torch.tensor(lengths), eta=eta, omega_l=1.2, omega_u=1.4)
     assert torch.equal(got, reference.duration_mask(a, lengths, eta=eta, omega_l=1.2, omega_u=1.4))
 
 

@@ -86,9 +86,9 @@ def test_bad_tensors():
         ops.multi_top_proposals(torch.rand(2, 5), torch.tensor([2, 1, 1]), [2])
 
 
-def test_opcheck():
-    a = torch.rand(3, 30, dtype=torch.float64)
-    torch.library.opcheck(torch.ops.mcwes.multi_top_proposals_fwd, (a, torch.tensor([30, 11, 0]), [2, 3, 7]),
+def test_opcheck(device):
+    a = torch.rand(3, 30, dtype=torch.float64, device=device)
+    torch.library.opcheck(torch.ops.mcwes.multi_top_proposals_fwd, (a, torch.tensor([30, 11, 0], device=device), [2, 3, 7]),
                           test_utils=("test_schema", "test_faketensor"))
 
 

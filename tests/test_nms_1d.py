@@ -88,8 +88,8 @@ def test_bad_input(kw, exc, match):
         _call(**kw)
 
 
-def test_opcheck():
-    bi, s, e, sc = proposals(3, 40, 3, "float", torch.float64)
+def test_opcheck(device):
+    bi, s, e, sc = (t.to(device) for t in proposals(3, 40, 3, "float", torch.float64))
     torch.library.opcheck(torch.ops.mcwes.nms_1d_fwd, (bi, s, e, sc, 0.3),
                           test_utils=("test_schema", "test_faketensor"))
 

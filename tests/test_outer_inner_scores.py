@@ -116,11 +116,11 @@ def test_bad_input(kw, exc, match):
         _call(**kw)
 
 
-def test_opcheck():
+def test_opcheck(device):
     x = torch.rand(2, 9, 2, dtype=torch.float64)
     args = (x, torch.tensor([9, 4]), torch.tensor([0, 1, 0]), torch.tensor([0, 1, 4]), torch.tensor([2, 3, 8]),
-            torch.rand(2, 2, dtype=torch.float64), 0.25, 0.15)
-    torch.library.opcheck(torch.ops.mcwes.outer_inner_scores_fwd, args)
+            torch.rand(2, 2, dtype=torch.float64))
+    torch.library.opcheck(torch.ops.mcwes.outer_inner_scores_fwd, (*(t.to(device) for t in args), 0.25, 0.15))
 
 
 @requires_cuda

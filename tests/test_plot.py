@@ -31,3 +31,9 @@ def test_seconds_axis_and_bare_inputs(tmp_path):
 def test_bad_interval_is_named(tmp_path):
     with pytest.raises(ValueError, match="mcwes.plot_video: expected ground_truth"):
         plot_video(tmp_path / "v.png", np.zeros(4), ground_truth=[(0, 4, "micro")])
+
+
+def test_video_without_ground_truth_or_proposals(tmp_path):
+    rng = np.random.default_rng(3)
+    path = plot_video(tmp_path / "bare.png", rng.random(12), rng.standard_normal((12, 3)))
+    assert path.exists() and path.stat().st_size > 0

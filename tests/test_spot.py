@@ -57,6 +57,22 @@ def test_batch_equals_one_by_one(model):
     assert [key(b) for b in from_padded] == [key(s) for s in singles]
 
 
+def test_spot_videos_chunks_and_pools_in_order(model, tmp_path):
+    vs = videos([40, 73, 1, 25, 33], seed=2)
+    names = list("abcde")
+    pooled = inference.spot_videos(vs, model, names=names, n_frames=[320, 590, 8, 200, 264], batch_size=2)
+    singles = [mcwes.spot(v, model, names=n, n_frames=f) for v, n, f in zip(vs, names, [320, 590, 8, 200, 264])]
+    assert key(pooled) == [k for s in singles for k in key(s)]
+    with pytest.raises(ValueError, match="mcwes.spot_videos: expected batch_size"):
+        inference.spot_videos(vs, model, names=names, batch_size=0)
+    with pytest.raises(ValueError, match="mcwes.spot_videos: expected one name"):
+        inference.spot_videos(vs, model, names=names[:2])
+    from mcwes.plot import plot_videos
+
+    written = plot_videos(tmp_path, list(zip(names, vs)), model, pooled, fps=30.0, snippet_frames=8, batch_size=3)
+    assert [p.name for p in written] == [f"{n}.png" for n in names] and all(p.stat().st_size > 0 for p in written)
+
+
 def test_frames_never_exceed_the_video(model):
     vs = videos([30, 50], seed=2)
     n_frames = [30 * 8 - 5, 50 * 8 - 1]

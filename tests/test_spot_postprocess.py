@@ -121,9 +121,9 @@ def test_bad_input(kw, exc, match):
         _call(**kw)
 
 
-def test_opcheck():
-    a, x, p = inputs(3, 2, 40, 2, "float", "grid", torch.float64)
-    args = (a, x, p, torch.tensor([40, 23]), list(range(4, 10)), 0.25, 0.15, 0.01, 0.1)
+def test_opcheck(device):
+    a, x, p = (t.to(device) for t in inputs(3, 2, 40, 2, "float", "grid", torch.float64))
+    args = (a, x, p, torch.tensor([40, 23], device=device), list(range(4, 10)), 0.25, 0.15, 0.01, 0.1)
     torch.library.opcheck(torch.ops.mcwes.spot_postprocess_fwd, args, test_utils=("test_schema", "test_faketensor"))
     eager = ops.spot_postprocess(a, x, p, args[3], m_values=args[4], psi=0.25, varsigma=0.15)
     for g, w in zip(torch.ops.mcwes.spot_postprocess_fwd(*args), eager):

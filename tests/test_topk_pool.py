@@ -110,27 +110,28 @@ def test_gradient_equals_reference(case):
     assert_close(ours, ref, torch.float64)
 
 
-def test_gradcheck():
-    x = torch.randn(3, 9, 3, dtype=torch.float64, requires_grad=True)  # distinct values: no tie at the cut
-    lengths = torch.tensor([9, 4, 1])
-    k = torch.tensor([[2, 3, 9], [1, 4, 2], [3, 1, 1]])
+def test_gradcheck(device):
+    x = torch.randn(3, 9, 3, dtype=torch.float64, device=device, requires_grad=True)  # distinct: no tie at the cut
+    lengths = torch.tensor([9, 4, 1], device=device)
+    k = torch.tensor([[2, 3, 9], [1, 4, 2], [3, 1, 1]], device=device)
     assert torch.autograd.gradcheck(lambda t: ops.topk_pool(t, k, lengths), (x,))
 
 
-def test_double_backward():
+def test_double_backward(device):
     """The backward is a broadcast multiply by the saved weights, so it is differentiable too."""
-    x = torch.randn(2, 8, 3, dtype=torch.float64, requires_grad=True)
-    lengths, k = torch.tensor([8, 5]), torch.tensor([2, 3, 1])
+    x = torch.randn(2, 8, 3, dtype=torch.float64, device=device, requires_grad=True)
+    lengths, k = torch.tensor([8, 5], device=device), torch.tensor([2, 3, 1], device=device)
     assert torch.autograd.gradgradcheck(lambda t: ops.topk_pool(t, k, lengths), (x,))
 
 
-def test_opcheck():
+def test_opcheck(device):
     samples = [
         (torch.randn(2, 7, 3), torch.tensor([2, 3, 1]), torch.tensor([7, 3])),
-        (torch.randn(3, 5, 2, dtype=torch.float64, requires_grad=True), torch.tensor([[1, 2]] * 3), torch.tensor([5, 0, 2])),
+        (torch.randn(3, 5, 2, dtype=torch.float64), torch.tensor([[1, 2]] * 3), torch.tensor([5, 0, 2])),
     ]
     for x, k, lengths in samples:
-        torch.library.opcheck(torch.ops.mcwes.topk_pool_fwd.default, (x, k, lengths))
+        x = x.to(device).requires_grad_(x.dtype == torch.float64)
+        torch.library.opcheck(torch.ops.mcwes.topk_pool_fwd.default, (x, k.to(device), lengths.to(device)))
 
 
 def test_torch_compile_fullgraph_matches_eager():

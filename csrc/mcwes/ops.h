@@ -13,14 +13,16 @@ void topk_pool_check(const View& x, const View& k, const View& lengths, const Vi
 void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const View& out, const View& weights,
                        int num_threads);
 
-// Spotting kernels (docs/method.md §3 duration mask, §4 steps 2–5). Ragged outputs are written at the front of
-// caller-allocated worst-case buffers; the drivers return how many rows they wrote.
-void duration_mask_check(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
-                         double omega_u);
+// Value checks on host data shared by several CPU drivers (csrc/host_checks.cpp).
 void check_lengths_host(const View& lengths, int64_t steps, const char* op);
 void check_intervals_host(const View& lengths, const View& batch_idx, const View& start, const View& end,
                           const char* op);
 void check_proposals_host(const View& batch_idx, const View& start, const View& end, const char* op);
+
+// Spotting kernels (docs/method.md §3 duration mask, §4 steps 2–5). Ragged outputs are written at the front of
+// caller-allocated worst-case buffers; the drivers return how many rows they wrote.
+void duration_mask_check(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
+                         double omega_u);
 void multi_top_proposals_check(const View& a, const View& lengths, const std::vector<int64_t>& m_values,
                                const View& batch_idx, const View& start, const View& end);
 int64_t multi_top_proposals_capacity(int64_t steps, const std::vector<int64_t>& m_values);

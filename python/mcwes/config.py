@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .data.facts import DATASETS as _DATA
+
 __all__ = ["Config", "ModelConfig", "DataConfig", "TrainConfig", "SpotConfig", "PRESETS", "LOSS_NAMES"]
 
 #: The seven loss terms of eq. 22, in the order the paper lists them.
@@ -314,22 +316,24 @@ def _group_from_dict(cls: type, name: str, values: Any) -> Any:
     return cls(**kwargs)
 
 
-#: docs/method.md §8, group by group; fields not listed keep their defaults.
+#: docs/method.md §8, group by group; fields not listed keep their defaults. fps and snippet size are the
+#: datasets' facts (mcwes.data.facts).
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "casme2": {
-        "data": {"fps": 30.0, "snippet_frames": 8, "train_snippets": 250},
+        "data": {"fps": _DATA["casme2"].fps, "snippet_frames": _DATA["casme2"].snippet_frames, "train_snippets": 250},
         "train": {"h": (7, 9, 5), "lambdas": (0.5, 0.5, 0.8, 0.8), "lr": 5e-4, "weight_decay": 1e-3,
                   "iterations": 1000, "batch_size": 10, "omega_l": 1.2, "omega_u": 1.4, "eta": 2},
         "spot": {"varsigma": 0.15, "psi": 0.25, "m0": 8, "nms_threshold": 0.01, "score_threshold": 0.1},
     },
     "samm_lv": {
-        "data": {"fps": 200.0, "snippet_frames": 32, "train_snippets": 380},
+        "data": {"fps": _DATA["samm_lv"].fps, "snippet_frames": _DATA["samm_lv"].snippet_frames, "train_snippets": 380},
         "train": {"h": (7, 9, 5), "lambdas": (0.5, 0.5, 0.7, 0.7), "lr": 8e-4, "weight_decay": 1e-3,
                   "iterations": 1000, "batch_size": 10, "omega_l": 1.5, "omega_u": 1.8, "eta": 2},
         "spot": {"varsigma": 0.5, "psi": 0.25, "m0": 2, "nms_threshold": 0.01, "score_threshold": 0.1},
     },
     "casme3": {
-        "data": {"fps": 30.0, "snippet_frames": 8, "train_snippets": 300},
+        "data": {"fps": _DATA["casme3"].fps, "snippet_frames": _DATA["casme3"].snippet_frames, "train_snippets": 300},
         "train": {"h": (7, 9, 5), "lambdas": (0.5, 0.5, 0.8, 0.8), "lr": 5e-4, "weight_decay": 1e-3,
                   "iterations": 1000, "batch_size": 10, "omega_l": 1.2, "omega_u": 1.4, "eta": 2},
         "spot": {"varsigma": 0.15, "psi": 0.25, "m0": 8, "nms_threshold": 0.01, "score_threshold": 0.1},

@@ -21,7 +21,7 @@ from typing import Any, Optional, Union
 import pandas as pd
 
 from .config import Config
-from .inference import spot
+from .inference import spot_videos
 from .metrics import EvaluationResult, evaluate
 from .proposals import Proposals, read_proposals_csv, write_proposals_csv
 
@@ -55,7 +55,7 @@ class LosoResult:
 
 
 def train_and_spot(config: Config, train_set: Any, test_set: Any, directory: Union[str, Path, None] = None, *,
-                   device: Optional[str] = None, progress: bool = True, kernels: bool = True) -> tuple[Any, Proposals]:
+                   device: Optional[str] = None, progress: bool = True, kernels: bool | None = None) -> tuple[Any, Proposals]:
     """Train on ``train_set``, spot every video of ``test_set``; returns ``(model, predictions)``.
 
     With a ``directory``, the run's checkpoint and metrics go there, and a checkpoint left by an
@@ -79,19 +79,13 @@ def train_and_spot(config: Config, train_set: Any, test_set: Any, directory: Uni
 def spot_dataset(model: Any, dataset: Any, config: Config) -> Proposals:
     """Proposals for every video of a dataset, pooled into one list (one batched call per 64 videos)."""
     videos = list(dataset)
-    pooled = Proposals()
-    for i in range(0, len(videos), 64):
-        chunk = videos[i : i + 64]
-        results = spot([v.features for v in chunk], model, fps=config.data.fps,
-                       snippet_frames=config.data.snippet_frames, n_frames=[int(v.n_frames) for v in chunk],
-                       names=[v.video for v in chunk])
-        for proposals in results:
-            pooled.extend(proposals)
-    return pooled
+    return spot_videos([v.features for v in videos], model, names=[v.video for v in videos],
+                       n_frames=[int(v.n_frames) for v in videos], fps=config.data.fps,
+                       snippet_frames=config.data.snippet_frames)
 
 
 def loso(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Optional[Sequence[str]] = None,
-         device: Optional[str] = None, progress: bool = True, kernels: bool = True) -> LosoResult:
+         device: Optional[str] = None, progress: bool = True, kernels: bool | None = None) -> LosoResult:
     """Leave-one-subject-out training, spotting and one pooled evaluation.
 
     Args:
@@ -137,7 +131,7 @@ def _pool(config: Config, dataset: Any, chosen: Sequence[str], results: list[Fol
 
 
 def split(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Sequence[str],
-          device: Optional[str] = None, progress: bool = True, kernels: bool = True) -> LosoResult:
+          device: Optional[str] = None, progress: bool = True, kernels: bool | None = None) -> LosoResult:
     """A subject-disjoint split: ONE model trained on every subject not in ``folds``, tested on all of them.
 
     The quick counterpart of :func:`loso` (one training run instead of one per held-out subject; the
@@ -157,7 +151,7 @@ def split(dataset: Any, config: Config, out_dir: Union[str, Path], *, folds: Seq
 
 
 def _run_fold(dataset: Any, config: Config, directory: Path, held_out: Sequence[str], device: Optional[str],
-              progress: bool, kernels: bool) -> FoldResult:
+              progress: bool, kernels: bool | None) -> FoldResult:
     done = directory / "fold.json"
     subject = "+".join(held_out)
     train_set, test_set = dataset.split(list(held_out))

@@ -180,21 +180,16 @@ def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, de
 def _plot_folds(run_dir: Path, dataset: Any, config: Config, folds: list[str], predictions: Any) -> None:
     """One PNG per test video under ``run_dir/../plots``, drawn with the model that was tested on it."""
     from .checkpoint import load_checkpoint
-    from .inference import curves
-    from .plot import plot_video
+    from .plot import plot_videos
 
     gt = dataset.ground_truth()
-    by_video: dict[str, list] = {}
-    for p in predictions:
-        by_video.setdefault(p.video, []).append(p)
     for subject in folds:
         fold_dir = run_dir / "folds" / subject
         model, _, _ = load_checkpoint((fold_dir if fold_dir.exists() else run_dir / "model") / "checkpoint.pt")
         items = list(dataset.subset(subjects=[subject]))
-        for item, (attention, tcam) in zip(items, curves([i.features for i in items], model)):
-            plot_video(run_dir.parent / "plots" / f"{item.video}.png", attention, tcam, gt[gt["video"] == item.video],
-                       by_video.get(item.video, []), fps=config.data.fps, snippet_frames=config.data.snippet_frames,
-                       title=f"{item.video} (held-out subject {subject})")
+        plot_videos(run_dir.parent / "plots", [(i.video, i.features) for i in items], model, predictions, gt,
+                    fps=config.data.fps, snippet_frames=config.data.snippet_frames,
+                    titles={i.video: f"{i.video} (held-out subject {subject})" for i in items})
 
 
 def with_overrides(recipe: DemoRecipe, **changes: Any) -> DemoRecipe:

@@ -21,7 +21,7 @@ from .model import MCWES
 from .spotting import postprocess
 from .proposals import CLASSES, Proposal, Proposals, duration_label, snippets_to_frames
 
-__all__ = ["spot", "curves", "load", "default_model", "set_default_model", "CHECKPOINT_ENV"]
+__all__ = ["spot", "spot_videos", "curves", "load", "default_model", "set_default_model", "CHECKPOINT_ENV"]
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +261,35 @@ def _frames(n_frames: Sequence[int] | int | None, lens: torch.Tensor, g: int) ->
             raise ValueError(f"mcwes.spot: expected n_frames of video {i} to cover its {int(L)} snippets of {g} frames "
                              f"(at least {(int(L) - 1) * g + 1}), got {nf!r}")
     return [int(v) for v in values]
+
+
+def spot_videos(
+    features: Sequence[Any],
+    model: Union[MCWES, str, os.PathLike, None] = None,
+    *,
+    names: Sequence[str],
+    n_frames: Sequence[int] | None = None,
+    batch_size: int = 64,
+    fps: float | None = None,
+    snippet_frames: int | None = None,
+) -> Proposals:
+    """Spot any number of videos, ``batch_size`` at a time (bounded memory); their proposals pooled in
+    video order. The one chunked loop that LOSO, ``mcwes spot`` and the demo use.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"mcwes.spot_videos: expected batch_size to be an integer >= 1, got {batch_size!r}")
+    features, names = list(features), list(names)
+    if len(names) != len(features) or (n_frames is not None and len(n_frames) != len(features)):
+        raise ValueError(f"mcwes.spot_videos: expected one name (and n_frames) per video, got {len(features)} "
+                         f"videos, {len(names)} names" + ("" if n_frames is None else f", {len(n_frames)} n_frames"))
+    _names(names, len(names))  # distinct across chunks too: proposals are keyed by video name
+    pooled = Proposals()
+    for i in range(0, len(features), batch_size):
+        frames = None if n_frames is None else [int(n) for n in n_frames[i : i + batch_size]]
+        for proposals in spot(features[i : i + batch_size], model, fps=fps, snippet_frames=snippet_frames,
+                              n_frames=frames, names=names[i : i + batch_size]):
+            pooled.extend(proposals)
+    return pooled
 
 
 def curves(features: FeatureInput, model: Union[MCWES, str, os.PathLike, None] = None, *,

@@ -2,8 +2,9 @@
 
 Every function takes the network's :class:`~mcwes.model.MCWESOutput` (whose ``lengths`` say which
 steps are valid: every mean over t is over valid steps only) and returns a scalar averaged over the
-batch. ``labels`` are video-level ``[B, n]`` 0/1 (index 0 MaE, 1 ME). ``kernels`` selects the compiled
-top-K pooling / duration mask (True) or the plain-PyTorch versions of :mod:`mcwes.torch_ops` (False).
+batch. ``labels`` are video-level ``[B, n]`` 0/1 (index 0 MaE, 1 ME). ``kernels`` pins the compiled
+top-K pooling / duration mask (True) or their plain-PyTorch fallbacks (False); None (default) follows
+``mcwes.ops.set_backend`` / ``use_backend``.
 
 | term | function        | weight in eq. 22 |
 |------|-----------------|------------------|
@@ -24,7 +25,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from . import ops, torch_ops
+from . import ops
+from .ops._util import valid_mask
 from .config import TrainConfig
 from .model import MCWESOutput
 
@@ -33,15 +35,12 @@ __all__ = [
     "loss_sl", "loss_gl", "loss_fc", "pair_similarity", "duration_masked_tcam", "mcwes_losses", "LOSS_WEIGHTS",
 ]
 
-# The compiled duration mask (the kernel path).
-_duration_mask = ops.duration_mask
-
 #: Label-smoothing constant of the CO2-Net target normalisation ``y / (Σy + 1e-4)``.
 _TARGET_EPS = 1e-4
 
 
 def _valid(out: MCWESOutput) -> torch.Tensor:
-    return torch_ops.valid_mask(out.lengths, out.A.shape[1])
+    return valid_mask(out.lengths, out.A.shape[1])
 
 
 def _time_mean(x: torch.Tensor, out: MCWESOutput) -> torch.Tensor:
@@ -63,16 +62,15 @@ def suppressed_tcam(S: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     return A.unsqueeze(2) * (S - m) + m
 
 
-def video_logits(S: torch.Tensor, lengths: torch.Tensor, h: Sequence[float], kernels: bool = True) -> torch.Tensor:
+def video_logits(S: torch.Tensor, lengths: torch.Tensor, h: Sequence[float], kernels: bool | None = None) -> torch.Tensor:
     """Class-wise top-K pooling (eqs. 7–8): ``u_c`` = mean of the ``k(T, h_c)`` largest valid ``S_{t,c}``. → ``[B, C]``."""
     k = ops.topk_k(lengths, h)
-    if kernels:
+    with ops.backend_for(kernels):
         return ops.topk_pool(S, k, lengths)
-    return torch_ops.topk_pool(S, k, lengths)
 
 
 def mil_loss(S: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor, h: Sequence[float],
-             kernels: bool = True) -> torch.Tensor:
+             kernels: bool | None = None) -> torch.Tensor:
     """``mean_b −Σ_c ŷ_c log softmax(u)_c`` with ``ŷ = y / (Σy + 1e-4)``; ``targets [B, C]``."""
     y_hat = targets / (targets.sum(dim=1, keepdim=True) + _TARGET_EPS)
     log_p = torch.log_softmax(video_logits(S, lengths, h, kernels), dim=1)
@@ -83,32 +81,30 @@ def _with_background(y: torch.Tensor, value: float) -> torch.Tensor:
     return torch.cat([y, y.new_full((y.shape[0], 1), value)], dim=1)
 
 
-def loss_dc1(out: MCWESOutput, labels: object, h: Sequence[float], kernels: bool = True) -> torch.Tensor:
+def loss_dc1(out: MCWESOutput, labels: object, h: Sequence[float], kernels: bool | None = None) -> torch.Tensor:
     """Eq. 15: MIL loss of the raw T-CAM ``S`` with targets ``(y_MaE, y_ME, 1)``."""
     y = _labels(labels, out)
     return mil_loss(out.S, _with_background(y, 1.0), out.lengths, h, kernels)
 
 
-def loss_dc2(out: MCWESOutput, labels: object, h: Sequence[float], kernels: bool = True) -> torch.Tensor:
+def loss_dc2(out: MCWESOutput, labels: object, h: Sequence[float], kernels: bool | None = None) -> torch.Tensor:
     """Eq. 16: MIL loss of the suppressed T-CAM ``Ŝ`` with targets ``(y_MaE, y_ME, 0)``."""
     y = _labels(labels, out)
     return mil_loss(suppressed_tcam(out.S, out.A), _with_background(y, 0.0), out.lengths, h, kernels)
 
 
 def duration_masked_tcam(out: MCWESOutput, *, eta: int, omega_l: float, omega_u: float,
-                         kernels: bool = True) -> torch.Tensor:
+                         kernels: bool | None = None) -> torch.Tensor:
     """``S̃ = M ⊙ S`` with the duration mask ``M`` of ``A`` (eqs. 9–10), computed without gradient."""
     a = out.A.detach()
-    if kernels:
-        mask = _duration_mask(a, out.lengths, eta=eta, omega_l=omega_l, omega_u=omega_u)
-    else:
-        mask = torch_ops.duration_mask(a, out.lengths, eta=eta, omega_l=omega_l, omega_u=omega_u)
+    with ops.backend_for(kernels):
+        mask = ops.duration_mask(a, out.lengths, eta=eta, omega_l=omega_l, omega_u=omega_u)
     keep = mask.to(device=out.S.device).unsqueeze(2) != 0
     return torch.where(keep, out.S, out.S.new_zeros(()))
 
 
 def loss_dc3(out: MCWESOutput, labels: object, h: Sequence[float], *, eta: int = 2, omega_l: float = 1.2,
-             omega_u: float = 1.4, kernels: bool = True) -> torch.Tensor:
+             omega_u: float = 1.4, kernels: bool | None = None) -> torch.Tensor:
     """Eq. 18: MIL loss of ``S̃`` with targets ``(y_MaE, 0, 1)`` (the ME class, index 1, zeroed)."""
     y = _labels(labels, out).clone()
     if y.shape[1] > 1:
@@ -190,7 +186,7 @@ LOSS_WEIGHTS: dict[str, int | None] = {"sc": None, "dc1": None, "dc2": None, "dc
 
 
 def mcwes_losses(out: MCWESOutput, labels: object, config: TrainConfig, pairs: Sequence[tuple[int, int]] = (),
-                 kernels: bool = True) -> dict[str, torch.Tensor]:
+                 kernels: bool | None = None) -> dict[str, torch.Tensor]:
     """The switched-on terms of ``config.losses`` and their total (eq. 22).
 
     Returns:

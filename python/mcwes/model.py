@@ -8,9 +8,10 @@ unpadded video), every mean is over valid steps, the attention masks padded keys
 is 0 at padded positions.
 
 Two interchangeable implementations of the attention of eq. 3 (the only kernel inside the network):
-``kernels=True`` (default) uses the compiled op, ``kernels=False`` the plain-PyTorch
-``softmax(s·QQᵀ)Q`` of :mod:`mcwes.torch_ops`. ``model.kernels`` can be flipped at any time; the
-losses take the same switch (:func:`mcwes.losses.mcwes_losses`).
+the compiled op and its plain-PyTorch ``softmax(s·QQᵀ)Q`` (``mcwes.ops.cscm_attention_torch``),
+chosen by the one switch ``mcwes.ops.set_backend`` / ``use_backend``. ``kernels=True``/``False`` pins a
+model to one of them (``model.kernels`` can be flipped at any time; None, the default, follows the
+switch); the losses take the same argument (:func:`mcwes.losses.mcwes_losses`).
 
 Fusion variants (``config.model.fusion``, the paper's Table 1):
 
@@ -31,13 +32,11 @@ from typing import Union
 import torch
 from torch import nn
 
-from . import ops, torch_ops
+from . import ops
 from .config import Config, ModelConfig
+from .ops._util import valid_mask
 
 __all__ = ["MCWES", "MCWESOutput"]
-
-# The compiled attention of eq. 3 (the kernel path).
-_cscm_attention = ops.cscm_attention
 
 _LEAK = 0.2
 
@@ -148,14 +147,15 @@ class MCWES(nn.Module):
     Args:
         config: a :class:`~mcwes.config.ModelConfig` or a whole :class:`~mcwes.config.Config`
             (kept as ``model.config``; ``model.model_config`` is its model part). None: defaults.
-        kernels: True to run the attention of eq. 3 with the compiled op, False for plain PyTorch.
+        kernels: True to run the attention of eq. 3 with the compiled op, False for plain PyTorch,
+            None (default) for whatever ``mcwes.ops.get_backend()`` says at each call.
 
     Attributes ``cscm_rgb`` (main RGB, auxiliary flow) and ``cscm_flow`` (main flow, auxiliary RGB)
     hold the cross-modal modules of the configured fusion variant; ``att_rgb``/``att_flow`` the
     attention generators; ``fusion`` and ``classifier`` the rest.
     """
 
-    def __init__(self, config: Union[ModelConfig, Config, None] = None, *, kernels: bool = True) -> None:
+    def __init__(self, config: Union[ModelConfig, Config, None] = None, *, kernels: bool | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else ModelConfig()
         cfg = self.config.model if isinstance(self.config, Config) else self.config
@@ -187,9 +187,8 @@ class MCWES(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def _attention(self, q: torch.Tensor, lengths: torch.Tensor, scale: float) -> torch.Tensor:
-        if self.kernels:
-            return _cscm_attention(q, lengths, scale).to(q.dtype)
-        return torch_ops.cscm_attention(q, lengths, scale)
+        with ops.backend_for(self.kernels):
+            return ops.cscm_attention(q, lengths, scale).to(q.dtype)
 
     def forward(self, x: torch.Tensor, lengths: object = None) -> MCWESOutput:
         """Run the network.
@@ -208,7 +207,7 @@ class MCWES(nn.Module):
             empty = x.new_zeros((B, 0))
             return MCWESOutput(S=x.new_zeros((B, 0, self.n_outputs)), A=empty, A_rgb=empty.clone(),
                                A_flow=empty.clone(), f=x.new_zeros((B, 0, 2 * D)), lengths=len_t)
-        mask = torch_ops.valid_mask(len_t, T).unsqueeze(1)  # [B, 1, T] bool
+        mask = valid_mask(len_t, T).unsqueeze(1)  # [B, 1, T] bool
         xc = _keep(x.transpose(1, 2), mask)
         x_rgb, x_flow = xc[:, :D], xc[:, D:]
         o_rgb = self.cscm_rgb(x_rgb, x_flow, mask, len_t, self._attention)

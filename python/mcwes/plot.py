@@ -13,7 +13,7 @@ import numpy as np
 
 from .proposals import CLASSES, Proposal
 
-__all__ = ["plot_video", "CLASS_COLORS"]
+__all__ = ["plot_video", "plot_videos", "CLASS_COLORS"]
 
 #: Colour per class, used for curves, ground truth and proposals alike.
 CLASS_COLORS = {"MaE": "tab:blue", "ME": "tab:red"}
@@ -100,7 +100,8 @@ def plot_video(
         ax.set_title(title)
 
     _draw_track(track, gt, props, scale)
-    track.set_xlim(0, max(edges[-1], *((off + 1) * scale for _, off, _, _ in gt + props)) if T or gt or props else 1)
+    # max over a list: with neither ground truth nor proposals, max(x) of one number would raise
+    track.set_xlim(0, max([edges[-1], *((off + 1) * scale for _, off, _, _ in gt + props)]) if T or gt or props else 1)
     track.set_xlabel("time (s)" if seconds else "frame")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,3 +123,35 @@ def _draw_track(track: Any, gt: list, props: list, scale: float) -> None:
     track.set_yticks([0.5, 1.5], ["proposals", "ground truth"])
     handles = [track.bar(0, 0, color=c, label=n) for n, c in CLASS_COLORS.items()]
     track.legend(handles=handles, loc="upper right", fontsize=8, ncol=2, framealpha=0.9)
+
+
+def plot_videos(
+    out_dir: str | Path,
+    videos: Iterable[tuple[str, Any]],
+    model: Any,
+    proposals: Iterable[Proposal] = (),
+    ground_truth: Any = None,
+    *,
+    fps: float,
+    snippet_frames: int,
+    titles: dict[str, str] | None = None,
+    batch_size: int = 64,
+) -> list[Path]:
+    """``out_dir/<video>.png`` for every ``(name, features)`` of ``videos``: the model's curves (computed
+    ``batch_size`` videos at a time), the video's ground truth (rows of the ``ground_truth`` table whose
+    ``video`` is the name) and its proposals. The one plotting loop of ``mcwes spot --plot`` and the demo.
+    """
+    from .inference import curves
+
+    by_video: dict[str, list] = {}
+    for p in proposals:
+        by_video.setdefault(p.video, []).append(p)
+    videos = list(videos)
+    written = []
+    for i in range(0, len(videos), batch_size):
+        chunk = videos[i : i + batch_size]
+        for (name, _), (attention, tcam) in zip(chunk, curves([x for _, x in chunk], model)):
+            truth = ground_truth[ground_truth["video"] == name] if ground_truth is not None else ()
+            written.append(plot_video(Path(out_dir) / f"{name}.png", attention, tcam, truth, by_video.get(name, []),
+                                      fps=fps, snippet_frames=snippet_frames, title=(titles or {}).get(name, name)))
+    return written

@@ -148,7 +148,8 @@ class Trainer:
         out_dir: where ``config.yaml``, ``metrics.jsonl`` (one JSON line per iteration: every loss
             term) and ``checkpoint.pt`` go; None: nothing is written.
         progress: show progress with the loss terms (a tqdm bar on a terminal, else a line every 10 %).
-        kernels: compiled kernels (True) or the plain-PyTorch path (False) in the model and losses.
+        kernels: compiled kernels (True) or the plain-PyTorch path (False) in the model and losses;
+            None (default): whatever ``mcwes.ops.set_backend`` / ``use_backend`` says.
         checkpoint_every: also checkpoint every this many iterations (None: only at the end of ``fit``).
 
     Seeding: the weights are initialised and dropout draws under torch's generator seeded with
@@ -159,7 +160,7 @@ class Trainer:
     """
 
     def __init__(self, config: Config, train_items: Sequence[TrainingItem], device: Union[str, torch.device, None] = None,
-                 out_dir: Union[str, Path, None] = None, progress: bool = True, kernels: bool = True,
+                 out_dir: Union[str, Path, None] = None, progress: bool = True, kernels: bool | None = None,
                  checkpoint_every: Optional[int] = None) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"mcwes.Trainer: expected config to be a mcwes.Config, got {type(config).__name__}")
@@ -267,7 +268,7 @@ class Trainer:
     @classmethod
     def resume(cls, checkpoint_path: Union[str, Path], train_items: Sequence[TrainingItem],
                device: Union[str, torch.device, None] = None, out_dir: Union[str, Path, None] = None,
-               progress: bool = True, kernels: bool = True) -> "Trainer":
+               progress: bool = True, kernels: bool | None = None) -> "Trainer":
         """A Trainer restored from a checkpoint written by :meth:`save`: weights, optimizer, iteration and
         RNG states, so ``fit()`` continues exactly as the uninterrupted run would have (same items).
         ``out_dir`` defaults to the checkpoint's folder (metrics are appended, the checkpoint updated)."""

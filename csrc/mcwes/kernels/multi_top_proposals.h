@@ -34,6 +34,25 @@ MCWES_HD int64_t k_of(int64_t length, int64_t m) {
   return k < 1 ? 1 : (k > length ? length : k);
 }
 
+// The distinct k(L, m) > 0 over the M values m[0..M), ascending, into ks[0..n); returns n (ks needs
+// room for min(M, 2·sqrt(L) + 1) values). m < 1 reads as 1: the drivers reject it, and the clamp keeps
+// a device kernel from dividing by zero whatever it is given. Insertion into the sorted prefix:
+// O(M · n), n being at most ~2·sqrt(L) distinct values. The one way CPU and CUDA compute the levels.
+MCWES_HD int64_t distinct_ks(int64_t length, const int64_t* m, int64_t M, int64_t* ks) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    const int64_t k = k_of(length, m[i] < 1 ? 1 : m[i]);
+    if (k <= 0) continue;
+    int64_t j = n;
+    while (j > 0 && ks[j - 1] > k) --j;  // first position whose predecessor is <= k
+    if (j > 0 && ks[j - 1] == k) continue;  // already there
+    for (int64_t q = n; q > j; --q) ks[q] = ks[q - 1];
+    ks[j] = k;
+    ++n;
+  }
+  return n;
+}
+
 // Upper bound on the runs one video of length <= T has at the level of m.
 MCWES_HD int64_t run_bound(int64_t T, int64_t m) {
   const int64_t k = k_of(T, m), half = (T + 1) / 2;

@@ -72,8 +72,8 @@ def read_feature_args(paths: list[Path], layout: str) -> list[tuple[str, np.ndar
 
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_checkpoint
-    from ..inference import spot
-    from ..proposals import Proposals, write_proposals_csv
+    from ..inference import spot_videos
+    from ..proposals import write_proposals_csv
 
     from .. import checks
 
@@ -98,11 +98,8 @@ def run(args: argparse.Namespace) -> int:
     longest = max(int(v.shape[0]) for _, v in videos)
     if longest * g > checks.FRAME_LIMIT:
         checks.fail("mcwes spot", "--snippet-frames", f"keep the frame numbers of {longest} snippets below 2**31", g)
-    pooled = Proposals()
-    for i in range(0, len(videos), args.batch_size):
-        chunk = videos[i : i + args.batch_size]
-        for result in spot([v for _, v in chunk], model, fps=fps, snippet_frames=g, names=[n for n, _ in chunk]):
-            pooled.extend(result)
+    pooled = spot_videos([v for _, v in videos], model, names=[n for n, _ in videos], batch_size=args.batch_size,
+                         fps=fps, snippet_frames=g)
     if args.out:
         write_proposals_csv(args.out, pooled)
         print(f"{len(pooled)} proposals in {len(videos)} videos -> {args.out}")
@@ -114,21 +111,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plots(args: argparse.Namespace, model, videos, pooled, fps: float, g: int) -> None:  # type: ignore[no-untyped-def]
-    from ..inference import curves
-    from ..plot import plot_video
+    from ..plot import plot_videos
 
     gt = None
     if args.annotations:
         from ..data import read_annotations
 
         gt, _ = read_annotations(args.annotations, fps=fps)
-    by_video: dict[str, list] = {}
-    for p in pooled:
-        by_video.setdefault(p.video, []).append(p)
-    for i in range(0, len(videos), args.batch_size):
-        chunk = videos[i : i + args.batch_size]
-        for (name, _), (attention, tcam) in zip(chunk, curves([v for _, v in chunk], model)):
-            truth = gt[gt["video"] == name] if gt is not None else ()
-            plot_video(args.plot / f"{name}.png", attention, tcam, truth, by_video.get(name, []), fps=fps,
-                       snippet_frames=g, title=name)
+    plot_videos(args.plot, videos, model, pooled, gt, fps=fps, snippet_frames=g, batch_size=args.batch_size)
     print(f"plots of {len(videos)} videos -> {args.plot}")

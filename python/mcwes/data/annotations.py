@@ -28,6 +28,8 @@ from typing import Callable, Iterable, Literal
 
 import pandas as pd
 
+from .facts import CASME2_MAIN_SHEETS, CASME2_NAMING_SHEETS, CASME3_SHEET, DATASETS, SAMM_SHEET
+
 __all__ = [
     "COLUMNS",
     "DEFAULT_FPS",
@@ -42,7 +44,7 @@ from .. import checks
 log = logging.getLogger(__name__)
 
 COLUMNS = ("video", "subject", "onset", "offset", "type")
-DEFAULT_FPS = {"casme2": 30.0, "samm_lv": 200.0, "casme3": 30.0}
+DEFAULT_FPS = {name: facts.fps for name, facts in DATASETS.items()}
 OffsetPolicy = Literal["lgsnet", "apex", "drop"]
 _FORMATS = ("casme2", "samm_lv", "casme3", "csv")
 _HEADER_SCAN_ROWS = 30
@@ -187,11 +189,11 @@ def _detect_format(path: Path) -> str:
     if "(me)3" in name or "(me)^3" in name or "casme3" in name or "part_a" in name:
         return "casme3"
     sheets = [s.lower() for s in _sheet_names(path)]
-    if "facs_movement_only" in sheets:
+    if SAMM_SHEET.lower() in sheets:
         return "samm_lv"
     if any(s.startswith("naming rule") for s in sheets):
         return "casme2"
-    if "au+emotion" in sheets:
+    if CASME3_SHEET.lower() in sheets:
         return "casme3"
     raise ValueError(f"mcwes.data.read_annotations: cannot tell the format of {path.name} "
                      f"(sheets {sheets}); pass format='casme2'|'samm_lv'|'casme3'|'csv'")
@@ -308,13 +310,13 @@ def _rows_after_header(df: pd.DataFrame, header: int, cols: dict[str, int], file
 # CAS(ME)^2
 
 
-_CASME2_MAIN = ("CASFEcode_final", "CASMEcode_final")
+_CASME2_MAIN = CASME2_MAIN_SHEETS
 _CASME2_TYPES = {"macro-expression": "MaE", "micro-expression": "ME"}
 
 
 def _casme2_subjects(path: Path) -> dict[int, str]:
     """``naming rule1``: col 0 = subject folder number (15 → ``s15``), col 2 = participant 1..22."""
-    sheet = _find_sheet(path, ["naming rule1"], "'naming rule1'")
+    sheet = _find_sheet(path, [CASME2_NAMING_SHEETS[0]], f"'{CASME2_NAMING_SHEETS[0]}'")
     df = _read_sheet(path, sheet)
     out: dict[int, str] = {}
     for r in range(len(df)):
@@ -337,7 +339,7 @@ def _casme2_subjects(path: Path) -> dict[int, str]:
 
 def _casme2_codes(path: Path) -> dict[str, str]:
     """``naming rule2``: col 0 = video code (text ``0101``; a number 101 is zero-padded), col 1 = name."""
-    sheet = _find_sheet(path, ["naming rule2"], "'naming rule2'")
+    sheet = _find_sheet(path, [CASME2_NAMING_SHEETS[1]], f"'{CASME2_NAMING_SHEETS[1]}'")
     df = _read_sheet(path, sheet)
     out: dict[str, str] = {}
     for r in range(len(df)):
@@ -403,7 +405,7 @@ _SAMM_COLUMNS = {
 
 
 def _read_samm(path: Path) -> _Raw:
-    sheet = _find_sheet(path, ["FACS_Movement_Only"], "'FACS_Movement_Only'")
+    sheet = _find_sheet(path, [SAMM_SHEET], f"'{SAMM_SHEET}'")
     df = _read_sheet(path, sheet)
     header, cols = _header_row(df, _SAMM_COLUMNS, path.name, sheet)
 
@@ -439,7 +441,7 @@ _CASME3_COLUMNS = {
 
 
 def _read_casme3(path: Path) -> _Raw:
-    sheet = _find_sheet(path, ["AU+Emotion"], "'AU+Emotion'")
+    sheet = _find_sheet(path, [CASME3_SHEET], f"'{CASME3_SHEET}'")
     df = _read_sheet(path, sheet)
     header, cols = _header_row(df, _CASME3_COLUMNS, path.name, sheet)
 

@@ -31,6 +31,7 @@ import torch
 
 from .annotations import COLUMNS, AnnotationReport, read_annotations
 from .features import FeatureStore, MissingVideoError, open_features
+from .facts import DATASETS
 
 __all__ = [
     "DATASET_INFO",
@@ -42,6 +43,7 @@ __all__ = [
     "collate",
     "load_dataset",
 ]
+
 
 log = logging.getLogger(__name__)
 CLASS_INDEX = {"MaE": 0, "ME": 1}  # docs/method.md §1: 0 = MaE, 1 = ME
@@ -57,9 +59,7 @@ class DatasetInfo:
 
 
 DATASET_INFO: dict[str, DatasetInfo] = {
-    "casme2": DatasetInfo(30.0, 8, "casme2"),
-    "samm_lv": DatasetInfo(200.0, 32, "samm_lv"),
-    "casme3": DatasetInfo(30.0, 8, "casme3"),
+    name: DatasetInfo(facts.fps, facts.snippet_frames, name) for name, facts in DATASETS.items()
 }
 
 

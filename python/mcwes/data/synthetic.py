@@ -47,6 +47,8 @@ import numpy as np
 import pandas as pd
 
 from .annotations import COLUMNS
+from .facts import CASME2_MAIN_SHEETS, CASME2_NAMING_SHEETS, CASME3_SHEET, SAMM_SHEET
+from .facts import DATASETS as _F
 
 __all__ = [
     "PRESETS",
@@ -57,6 +59,7 @@ __all__ = [
     "synthesize",
     "write",
 ]
+
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +118,12 @@ class SynthPreset:
 
 
 PRESETS: dict[str, SynthPreset] = {
-    "casme2": SynthPreset("casme2", 30.0, 8, _parse_table(_CASME2_TABLE), (659, 4374), (9, 15), 35.5, 118,
-                          "CAS(ME)^2code_final.xlsx", dict(CASME2_EMPTY)),
-    "samm_lv": SynthPreset("samm_lv", 200.0, 32, _parse_table(_SAMM_TABLE), (500, 11770), (30, 100), 223.0, 1200,
-                           "SAMM_LongVideos_V3_Release.xlsx"),
-    "casme3": SynthPreset("casme3", 30.0, 8, _casme3_table(), (2000, 3600), (9, 15), 35.5, 118,
-                          "CAS(ME)3_part_A_v2.xlsx"),
+    "casme2": SynthPreset("casme2", _F["casme2"].fps, _F["casme2"].snippet_frames, _parse_table(_CASME2_TABLE),
+                          (659, 4374), (9, 15), 35.5, 118, _F["casme2"].annotation_file, dict(CASME2_EMPTY)),
+    "samm_lv": SynthPreset("samm_lv", _F["samm_lv"].fps, _F["samm_lv"].snippet_frames, _parse_table(_SAMM_TABLE),
+                           (500, 11770), (30, 100), 223.0, 1200, _F["samm_lv"].annotation_file),
+    "casme3": SynthPreset("casme3", _F["casme3"].fps, _F["casme3"].snippet_frames, _casme3_table(), (2000, 3600),
+                          (9, 15), 35.5, 118, _F["casme3"].annotation_file),
 }
 
 
@@ -560,16 +563,16 @@ def _write_casme2(synth: SyntheticSet, path: Path) -> None:
     participants = {row[0]: i + 1 for i, row in enumerate(PRESETS["casme2"].subjects)}
     wb = openpyxl.Workbook()
     main = wb.active
-    main.title = "CASFEcode_final"
+    main.title = CASME2_MAIN_SHEETS[0]
     for plan, k, e in _expression_rows(synth):
         code = plan.video.split("_")[1]
         main.append([participants[plan.subject], f"{CASME2_CODES[code]}_{k}", e.onset + 1, e.apex + 1, e.offset + 1,
                      _au(rng), str(rng.choice(["negative", "positive", "surprise", "others"])),
                      "macro-expression" if e.kind == "MaE" else "micro-expression", "others"])
-    rule1 = wb.create_sheet("naming rule1")
+    rule1 = wb.create_sheet(CASME2_NAMING_SHEETS[0])
     for subject, i in participants.items():
         rule1.append([int(subject[1:]), subject, i])
-    rule2 = wb.create_sheet("naming rule2")
+    rule2 = wb.create_sheet(CASME2_NAMING_SHEETS[1])
     for code, name in CASME2_CODES.items():
         rule2.append([code, name])
         rule2.cell(rule2.max_row, 1).number_format = "@"  # text, as in the real file
@@ -582,7 +585,7 @@ def _write_samm(synth: SyntheticSet, path: Path) -> None:
     rng = np.random.default_rng([synth.seed, 6])
     wb = openpyxl.Workbook()
     ws = wb.active
-    ws.title = "FACS_Movement_Only"
+    ws.title = SAMM_SHEET
     description = ["SAMM Long Videos (synthetic, written by mcwes.data.synthetic)",
                    "FACS coding of movements", "Frames are 1-based", "", "Micro: duration <= 0.5 s",
                    "Macro: duration > 0.5 s", "", "", ""]
@@ -602,7 +605,7 @@ def _write_casme3(synth: SyntheticSet, path: Path) -> None:
     rng = np.random.default_rng([synth.seed, 7])
     wb = openpyxl.Workbook()
     ws = wb.active
-    ws.title = "AU+Emotion"
+    ws.title = CASME3_SHEET
     ws.append(["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Expression type", "Objective class"])
     for plan, _, e in _expression_rows(synth):
         ws.append([plan.subject, plan.video.split("_")[-1], e.onset + 1, e.apex + 1, e.offset + 1, _au(rng),

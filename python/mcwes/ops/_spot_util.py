@@ -9,8 +9,6 @@ import torch
 from .._ext import _C
 from . import _util
 
-M_MAX = 2**62  # larger than any length
-
 
 def as_m_values(op: str, m_values: object) -> list[int]:
     """``m_values`` as a list of ints >= 1 (an int sequence, range or 1-d integer tensor)."""
@@ -31,7 +29,7 @@ def as_m_values(op: str, m_values: object) -> list[int]:
         if v < 1:
             _util.fail(op, "m_values", "hold integers >= 1", v)
     # Every m > L gives k = 1; clamping keeps huge m inside int64 without changing the result.
-    return [min(v, M_MAX) for v in values]
+    return [min(v, _util.BEYOND_ANY_LENGTH) for v in values]
 
 
 def as_float(op: str, name: str, value: object, *, low: float | None = None, high: float | None = None,

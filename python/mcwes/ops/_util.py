@@ -14,6 +14,10 @@ from .._ext import _C, cuda_compiled, gpu_count
 _DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.int64: 2, torch.bool: 3, torch.int32: 4}
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
+#: Larger than any length a tensor can have, and still an int64: a window (eta), k or m at least this
+#: big acts like any other value >= T, so larger ones are clipped to it before reaching int64 code.
+BEYOND_ANY_LENGTH = 2**62
+
 # Outputs are allocated uninitialised; with poisoning on (tests, MCWES_POISON=1) they are first filled
 # with NaN / -1 / True so a kernel that forgets to write an element is caught.
 _poison = os.environ.get("MCWES_POISON", "") not in ("", "0")
@@ -177,3 +181,15 @@ def check_lengths_values(op: str, lengths: torch.Tensor, steps: int) -> None:
     if lengths.numel() and bool(((lengths < 0) | (lengths > steps)).any()):
         bad = lengths[(lengths < 0) | (lengths > steps)][0].item()
         fail(op, "lengths", f"lie in [0, {steps}]", bad)
+
+
+def valid_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """``[B, T]`` bool, True where ``t < lengths[b]``."""
+    return torch.arange(steps, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def plain_lengths(lengths: object, batch: int, steps: int, device: torch.device) -> torch.Tensor:
+    """``lengths`` as int64 ``[B]`` for the plain-PyTorch fallbacks (None: all ``T``), unchecked."""
+    if lengths is None:
+        return torch.full((batch,), steps, dtype=torch.int64, device=device)
+    return torch.as_tensor(lengths, dtype=torch.int64, device=device)

@@ -19,11 +19,11 @@ import math
 import torch
 
 from .._ext import _C
-from . import _util
+from . import _backend, _util
 
 OP = "cscm_attention"
 
-__all__ = ["cscm_attention"]
+__all__ = ["cscm_attention", "cscm_attention_torch"]
 
 
 def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) -> torch.Tensor:
@@ -38,7 +38,10 @@ def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) 
     Returns:
         ``[B, T, D]`` of q's dtype and device; rows ``t >= lengths[b]`` are zero. Differentiable with
         respect to ``q`` (gradient zero on padded rows); ``lengths`` and ``scale`` are not.
+        With the "torch" backend (:func:`mcwes.ops.set_backend`), :func:`cscm_attention_torch`.
     """
+    if _backend.get_backend() == "torch":
+        return cscm_attention_torch(q, lengths, scale)
     _util.check_tensor(OP, "q", q, ndim=3, dtypes=_util.FLOAT_DTYPES)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)):
         _util.fail(OP, "scale", "be a float", type(scale).__name__, TypeError)
@@ -107,3 +110,15 @@ def _backward(ctx, grad_out, _grad_lse):  # type: ignore[no-untyped-def]
 
 
 _cscm_attention_fwd.register_autograd(_backward, setup_context=_setup_context)
+
+
+def cscm_attention_torch(q: torch.Tensor, lengths: object = None, scale: float = 1.0) -> torch.Tensor:
+    """The plain-PyTorch fallback: ``softmax_rows(scale · Q Qᵀ) Q`` with the whole ``[B, T, T]`` score
+    tensor, keys ``t >= length`` masked out, padded rows 0. Same arguments, no checks; ``[B, T, D]``."""
+    B, T, _ = q.shape
+    valid = _util.valid_mask(_util.plain_lengths(lengths, B, T, q.device), T)
+    q = torch.where(valid.unsqueeze(2), q, q.new_zeros(()))  # selection: NaN/inf padding must not leak
+    scores = scale * torch.bmm(q, q.transpose(1, 2))
+    scores = scores.masked_fill(~valid.unsqueeze(1), torch.finfo(q.dtype).min)
+    out = torch.bmm(torch.softmax(scores, dim=2), q)
+    return torch.where(valid.unsqueeze(2), out, out.new_zeros(()))

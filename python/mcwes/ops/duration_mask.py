@@ -14,13 +14,11 @@ import math
 import torch
 
 from .._ext import _C
-from . import _util
+from . import _backend, _util
 
 OP = "duration_mask"
 
-__all__ = ["duration_mask"]
-
-_ETA_MAX = 2**62  # larger than any length
+__all__ = ["duration_mask", "duration_mask_torch"]
 
 
 def duration_mask(
@@ -35,14 +33,17 @@ def duration_mask(
         omega_l, omega_u: finite band factors (casme2: 1.2, 1.4).
 
     Returns:
-        ``[B, T]`` of a's dtype with values in {0, 1}; 0 on padding. Not differentiable.
+        ``[B, T]`` of a's dtype with values in {0, 1}; 0 on padding. Not differentiable. With the
+        "torch" backend (:func:`mcwes.ops.set_backend`), :func:`duration_mask_torch`.
     """
+    if _backend.get_backend() == "torch":
+        return duration_mask_torch(a, lengths, eta=eta, omega_l=omega_l, omega_u=omega_u)
     _util.check_tensor(OP, "a", a, ndim=2, dtypes=_util.FLOAT_DTYPES)
     if isinstance(eta, bool) or not isinstance(eta, int):
         _util.fail(OP, "eta", "be an int", type(eta).__name__, TypeError)
     if eta < 1:
         _util.fail(OP, "eta", "be >= 1", eta)
-    eta = min(eta, _ETA_MAX)  # windows are clipped at the video's end: any eta >= T is the same
+    eta = min(eta, _util.BEYOND_ANY_LENGTH)  # windows are clipped at the video's end: any eta >= T is the same
     for name, value in (("omega_l", omega_l), ("omega_u", omega_u)):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             _util.fail(OP, name, "be a float", type(value).__name__, TypeError)
@@ -70,3 +71,27 @@ def _duration_mask_fwd(a: torch.Tensor, lengths: torch.Tensor, eta: int, omega_l
 @_duration_mask_fwd.register_fake
 def _(a: torch.Tensor, lengths: torch.Tensor, eta: int, omega_l: float, omega_u: float) -> torch.Tensor:
     return torch.empty_like(a)
+
+
+@torch.no_grad()
+def duration_mask_torch(
+    a: torch.Tensor, lengths: object = None, *, eta: int = 2, omega_l: float = 1.2, omega_u: float = 1.4
+) -> torch.Tensor:
+    """The plain-PyTorch fallback (cumulative sums for the moving average of eq. 9): ``[B, T]`` of a's
+    dtype, 0/1, padding 0, no gradient. Same arguments, no checks."""
+    B, T = a.shape
+    len_t = _util.plain_lengths(lengths, B, T, a.device)
+    valid = _util.valid_mask(len_t, T)
+    t = torch.arange(T, device=a.device).unsqueeze(0)
+    csum = torch.cat([a.new_zeros((B, 1)), torch.cumsum(torch.where(valid, a, a.new_zeros(())), dim=1)], dim=1)
+    end = torch.minimum(t + eta, len_t.unsqueeze(1)).clamp_min(0)
+    start = t.expand(B, T)
+    count = (end - start).clamp_min(1).to(a.dtype)
+    q = (csum.gather(1, end.clamp_max(T)) - csum.gather(1, start)) / count
+    delta = torch.zeros_like(a)
+    if T > 1:
+        delta[:, :-1] = (q[:, 1:] - q[:, :-1]).abs()
+    delta = torch.where(t < (len_t.unsqueeze(1) - 1), delta, delta.new_zeros(()))  # Δ_{L-1} = 0 and padding 0
+    mean_delta = delta.sum(dim=1, keepdim=True) / len_t.clamp_min(1).unsqueeze(1).to(a.dtype)
+    inside = (delta > omega_l * mean_delta) & (delta < omega_u * mean_delta) & (mean_delta > 0)
+    return (valid & ~inside).to(a.dtype)

@@ -14,13 +14,11 @@ from collections.abc import Sequence
 import torch
 
 from .._ext import _C
-from . import _util
+from . import _backend, _util
 
 OP = "topk_pool"
 
-__all__ = ["topk_pool", "topk_k"]
-
-_K_MAX = 2**62  # larger than any length; a bigger k selects the same steps
+__all__ = ["topk_pool", "topk_k", "topk_pool_torch"]
 
 
 def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: object = None) -> torch.Tensor:
@@ -33,8 +31,11 @@ def topk_pool(x: torch.Tensor, k: int | Sequence[int] | torch.Tensor, lengths: o
         lengths: ``[B]`` valid lengths in ``[0, T]`` (None: all ``T``).
 
     Returns:
-        ``[B, C]`` of x's dtype, differentiable with respect to ``x``.
+        ``[B, C]`` of x's dtype, differentiable with respect to ``x``. With the "torch" backend
+        (:func:`mcwes.ops.set_backend`), :func:`topk_pool_torch`.
     """
+    if _backend.get_backend() == "torch":
+        return topk_pool_torch(x, k, lengths)
     _util.check_tensor(OP, "x", x, ndim=3, dtypes=_util.FLOAT_DTYPES)
     B, T, C = x.shape
     k_t = _as_k(k, B, C, x.device)
@@ -68,7 +69,7 @@ def topk_k(lengths: object, h: Sequence[float] | torch.Tensor) -> torch.Tensor:
         _util.fail("topk_k", "lengths", "be >= 0", len_t.tolist())
     # floor(L / h) can exceed int64 for a tiny h (a cast would wrap it to a negative number, then
     # k = 1); any k >= L selects the same steps, so clamp in float64 first.
-    k = torch.floor(len_t.to(torch.float64).unsqueeze(1) / h_t.unsqueeze(0)).clamp(1, float(_K_MAX))
+    k = torch.floor(len_t.to(torch.float64).unsqueeze(1) / h_t.unsqueeze(0)).clamp(1, float(_util.BEYOND_ANY_LENGTH))
     return k.to(torch.int64)
 
 
@@ -78,8 +79,8 @@ def _as_k(k: object, B: int, C: int, device: torch.device) -> torch.Tensor:
     if isinstance(k, int):
         if k < 1:
             _util.fail(OP, "k", "be >= 1", k)
-        # k is clamped to the video's length anyway; any k >= 2**62 behaves the same and fits int64
-        return torch.full((C,), min(k, _K_MAX), dtype=torch.int64, device=device)
+        # k is clamped to the video's length anyway; any k >= BEYOND_ANY_LENGTH behaves the same
+        return torch.full((C,), min(k, _util.BEYOND_ANY_LENGTH), dtype=torch.int64, device=device)
     k_t = _util.as_index_tensor(OP, "k", k, device)
     if tuple(k_t.shape) not in ((C,), (B, C)):
         _util.fail(OP, "k", f"have shape [{C}] or [{B}, {C}]", f"shape {tuple(k_t.shape)}")
@@ -151,3 +152,20 @@ def _check_device_values(k: torch.Tensor, lengths: torch.Tensor, steps: int) -> 
     _util.check_lengths_values(OP, lengths, steps)
     if k.numel() and bool((k < 1).any()):
         _util.fail(OP, "k", "hold values >= 1", int(k.min().item()))
+
+
+def topk_pool_torch(x: torch.Tensor, k: torch.Tensor | Sequence[int] | int, lengths: object = None) -> torch.Tensor:
+    """The plain-PyTorch fallback: a stable descending sort of every column (ties to the lower index),
+    then the mean of the first ``min(k, length)``; 0 for a video of length 0. Same arguments, no checks."""
+    B, T, C = x.shape
+    len_t = _util.plain_lengths(lengths, B, T, x.device)
+    k_t = torch.as_tensor(k, dtype=torch.int64, device=x.device).expand(B, C) if not isinstance(k, int) \
+        else torch.full((B, C), k, dtype=torch.int64, device=x.device)
+    k_eff = torch.minimum(k_t, len_t.unsqueeze(1))
+    valid = _util.valid_mask(len_t, T).unsqueeze(2)
+    filled = x.masked_fill(~valid, float("-inf"))
+    ordered, _ = torch.sort(filled, dim=1, descending=True, stable=True)
+    rank = torch.arange(T, device=x.device).view(1, T, 1)
+    chosen = rank < k_eff.unsqueeze(1)
+    total = torch.where(chosen, ordered, torch.zeros_like(ordered)).sum(dim=1)
+    return total / k_eff.clamp_min(1).to(x.dtype)
