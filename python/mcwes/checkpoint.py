@@ -123,14 +123,16 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> tuple[MCWES, C
     Raises:
         FileNotFoundError: no such file (IsADirectoryError: a folder).
         RuntimeError: ``map_location`` names a CUDA device that is not available.
-        ValueError: a ``map_location`` that is no device; truncated or foreign file, unknown format version, invalid config, or weights whose
-            names/shapes do not match the config, NaN/inf weights; the message names the file.
+        ValueError: a ``map_location`` that is no device; truncated or foreign file, unknown format version,
+            invalid config, weights whose names/shapes do not match the config, NaN/inf weights; the
+            message names the file.
     """
     path = checks.existing_file(path, "mcwes.load_checkpoint", "path")
     if isinstance(map_location, (str, torch.device)):
         map_location = checks.device(map_location, "mcwes.load_checkpoint", "map_location")
     # torch.load restores CPU storages only under the plain name "cpu" (not "cpu:0")
-    payload = _read(path, "cpu" if isinstance(map_location, torch.device) and map_location.type == "cpu" else map_location)
+    plain_cpu = isinstance(map_location, torch.device) and map_location.type == "cpu"
+    payload = _read(path, "cpu" if plain_cpu else map_location)
     try:
         config = Config.from_dict(payload["config"])
     except (ValueError, TypeError) as exc:

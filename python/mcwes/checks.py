@@ -94,7 +94,7 @@ def int64_value(value: object, where: str, arg: str, *, minimum: int = 0) -> int
     if value < minimum:
         fail(where, arg, f"be an integer >= {minimum}", value)
     if value > INT64_MAX:
-        fail(where, arg, f"be an integer <= 2**63 - 1 (int64)", f"{value} (overflows int64)")
+        fail(where, arg, "be an integer <= 2**63 - 1 (int64)", f"{value} (overflows int64)")
     return value
 
 

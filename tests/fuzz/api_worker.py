@@ -12,7 +12,6 @@ any fails, printing each failure.
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 import sys
@@ -58,7 +57,7 @@ def outcome(fn, *args, **kwargs):
         except CLEAR as exc:
             return "error", exc, caught
         except Exception as exc:  # a type no caller expects: a failure
-            raise Failure(f"unexpected exception type {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            raise Failure(f"unexpected exception type {type(exc).__name__}: {exc}\n{traceback.format_exc()}") from exc
 
 
 def judge(valid: bool, result, name: str, why: str = "") -> object:
@@ -330,7 +329,9 @@ def checkpoint_mutations(mutation, index, cut, device):
     path = _TMP / f"mut_{mutation}.pt"
     map_location = "cpu"
     if mutation == "nan":
-        payload["model"][name] = payload["model"][name].clone().view(-1).index_fill(0, torch.tensor([0]), float("nan")).view_as(payload["model"][name])
+        weight = payload["model"][name].clone()
+        weight.view(-1)[0] = float("nan")
+        payload["model"][name] = weight
     elif mutation == "inf":
         payload["model"][name] = torch.full_like(payload["model"][name], float("inf"))
     elif mutation == "shape":
