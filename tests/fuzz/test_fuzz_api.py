@@ -27,7 +27,16 @@ def test_public_api_fuzz():
     assert len(passed) >= 9, report
 
 
-def test_worker_reports_a_failing_property():
-    """The harness can fail: a property name that does not exist is reported, not passed over."""
-    proc = _run("no_such_property", examples=1, timeout=300)
-    assert proc.returncode != 0
+def test_judge_flags_silent_results_and_vague_errors():
+    """The worker's classifier itself (in-process: judging runs no kernel): a result for invalid input,
+    an error for valid input and a message that does not name the function are failures."""
+    import pytest
+    from api_worker import Failure, judge
+
+    with pytest.raises(Failure, match="silent result"):
+        judge(False, ("ok", 1, []), "f", "invalid")
+    with pytest.raises(Failure, match="refused"):
+        judge(True, ("error", ValueError("mcwes.f: expected x to be y, got z"), []), "f", "valid")
+    with pytest.raises(Failure, match="unclear error"):
+        judge(False, ("error", ValueError("Overflow when unpacking long"), []), "f", "invalid")
+    assert judge(False, ("error", ValueError("mcwes.f: expected x to be y, got z"), []), "f", "invalid") is not None
