@@ -279,27 +279,33 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
 def test_train_command_with_items(tmp_path, monkeypatch, capsys):
     seen = {}
 
-    def fake_loader(features_dir, annotations_file, config):
-        seen["args"] = (Path(features_dir), Path(annotations_file), config.train.iterations)
+    def fake_loader(features_dir, annotations_file, config, videos_file=None):
+        seen["args"] = (Path(features_dir), Path(annotations_file), config.train.iterations, videos_file)
         return ITEMS
 
     monkeypatch.setattr(train_cmd, "load_training_items", fake_loader)
-    rc = cli_main(["train", "--preset", "casme2", "--features", "F", "--annotations", "A.csv", "--out", str(tmp_path),
-                   "--iterations", "2", "--seed", "3", "--device", "cpu", "--holdout", "s1", "--no-progress"])
+    features, annotations = tmp_path / "F", tmp_path / "A.csv"  # the command checks that they exist
+    features.mkdir()
+    annotations.write_text("video,subject,onset,offset,type\n")
+    rc = cli_main(["train", "--preset", "casme2", "--features", str(features), "--annotations", str(annotations),
+                   "--out", str(tmp_path), "--iterations", "2", "--seed", "3", "--device", "cpu", "--holdout", "s1",
+                   "--no-progress"])
     assert rc == 0
-    assert seen["args"] == (Path("F"), Path("A.csv"), 2)
+    assert seen["args"] == (features, annotations, 2, None)
     _, cfg, state = mcwes.load_checkpoint(tmp_path / "checkpoint.pt")
     assert state["iteration"] == 2 and cfg.train.seed == 3 and cfg.preset_name == "casme2" and cfg.model.feature_dim == D
     assert capsys.readouterr().out.strip() == str(tmp_path / "checkpoint.pt")
 
 
-def test_train_command_holdout_selects_a_fold(capsys, monkeypatch):
+def test_train_command_holdout_selects_a_fold(capsys, monkeypatch, tmp_path):
     fold = train_cmd.select_fold(ITEMS, "s2")
     assert fold and all(it.subject != "s2" for it in fold) and len(fold) == len(ITEMS) - sum(it.subject == "s2" for it in ITEMS)
     with pytest.raises(ValueError, match="--holdout to name a subject"):
         train_cmd.select_fold(ITEMS, "nobody")
     monkeypatch.setattr(train_cmd, "load_training_items", lambda *a: ITEMS)
-    assert cli_main(["train", "--features", "F", "--annotations", "A", "--out", "o", "--holdout", "nobody"]) == 1
+    (tmp_path / "A").write_text("video,subject,onset,offset,type\n")
+    assert cli_main(["train", "--features", str(tmp_path), "--annotations", str(tmp_path / "A"),
+                     "--out", str(tmp_path / "o"), "--holdout", "nobody"]) == 1
     assert "--holdout" in capsys.readouterr().err
 
 

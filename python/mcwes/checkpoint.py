@@ -16,6 +16,7 @@ from typing import Any, Optional, Union
 import torch
 
 from ._version import __version__
+from . import checks
 from .config import Config
 from .model import MCWES
 
@@ -46,7 +47,7 @@ def save_checkpoint(path: PathLike, model: MCWES, config: Config, optimizer: Opt
     """
     if not isinstance(config, Config):
         raise TypeError(f"mcwes.save_checkpoint: expected config to be a mcwes.Config, got {type(config).__name__}")
-    path = Path(path)
+    path = checks.output_file(path, "mcwes.save_checkpoint", "path")
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
@@ -104,6 +105,12 @@ def _check_state(path: Path, model: MCWES, state: dict[str, Any]) -> None:
         if not isinstance(value, torch.Tensor) or value.shape != tensor.shape:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             _fail(path, f"holds weight {name} of shape {shape}, but its config needs {tuple(tensor.shape)}")
+        if value.dtype != tensor.dtype and not (value.is_floating_point() and tensor.is_floating_point()):
+            _fail(path, f"holds weight {name} of dtype {value.dtype}, but the model needs {tensor.dtype}")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            _fail(path, f"holds non-finite weights: {bad} of the {value.numel()} values of {name} are NaN or inf "
+                        f"(a diverged training run?)")
 
 
 def _upgrade(config: Any, weights: Any) -> tuple[Any, Any]:
@@ -127,12 +134,18 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> tuple[MCWES, C
         with ``iteration``, ``optimizer`` (state dict or None), ``extra``, ``mcwes_version``, ``format_version``.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: truncated or foreign file, unknown format version, invalid config, or weights whose
-            names/shapes do not match the config; the message names the file.
+        FileNotFoundError: no such file (IsADirectoryError: a folder).
+        RuntimeError: ``map_location`` names a CUDA device that is not available.
+        ValueError: a ``map_location`` that is no device; truncated or foreign file, unknown format version,
+            invalid config, weights whose names/shapes do not match the config, NaN/inf weights; the
+            message names the file.
     """
-    path = Path(path)
-    payload = _read(path, map_location)
+    path = checks.existing_file(path, "mcwes.load_checkpoint", "path")
+    if isinstance(map_location, (str, torch.device)):
+        map_location = checks.device(map_location, "mcwes.load_checkpoint", "map_location")
+    # torch.load restores CPU storages only under the plain name "cpu" (not "cpu:0")
+    plain_cpu = isinstance(map_location, torch.device) and map_location.type == "cpu"
+    payload = _read(path, "cpu" if plain_cpu else map_location)
     config_dict, weights = _upgrade(payload["config"], payload["model"])
     try:
         config = Config.from_dict(config_dict)

@@ -171,6 +171,8 @@ class TrainConfig:
         _positive("train.fc_temperature", self.fc_temperature)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             _fail("train.seed", "be an integer", self.seed)
+        if not 0 <= self.seed <= 2**63 - 1:
+            _fail("train.seed", "lie in [0, 2**63 - 1]", self.seed)
 
 
 @dataclass

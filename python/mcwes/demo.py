@@ -141,6 +141,7 @@ def _held_out(dataset: Any, n: Optional[int], spread: bool = False) -> list[str]
 def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, device: Optional[str] = None,
              progress: bool = True, plots: bool = True) -> DemoResult:
     """Generate, train (LOSO over the held-out subjects), spot, evaluate, compare; see the module doc."""
+    from . import checks
     from .data import energy_baseline, load_dataset, synthetic
     from .crossval import loso, split
 
@@ -148,6 +149,12 @@ def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, de
     out = Path(out_dir)
     if recipe.mode not in ("loso", "split"):
         raise ValueError(f"mcwes.demo: expected recipe.mode to be 'loso' or 'split', got {recipe.mode!r}")
+    # the whole config is built (and validated) before any data is written
+    Config.preset(recipe.preset, model={"feature_dim": recipe.feature_dim, "attention_hidden": recipe.attention_hidden},
+                  data={"train_snippets": recipe.train_snippets},
+                  train={"iterations": recipe.iterations, "seed": recipe.seed})
+    checks.device(device, "mcwes.demo", "device")
+    checks.output_dir(out, "mcwes.demo", "out_dir")
     root = synthetic.synthesize(recipe.preset, out / "data", seed=recipe.seed, feature_dim=recipe.feature_dim,
                                 subjects=recipe.subjects, frames_range=recipe.frames_range,
                                 params=synthetic.SynthParams(neutral_videos=recipe.neutral_videos))

@@ -14,6 +14,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from . import checks
 from .config import Config, SpotConfig
 from .losses import suppressed_tcam, video_logits
 from .model import MCWES
@@ -37,7 +38,7 @@ def load(path: Union[str, os.PathLike], *, device: Union[str, torch.device, None
     """Load a checkpoint (weights + config), make it the default model of :func:`spot`, return it."""
     from .checkpoint import load_checkpoint
 
-    model, _, _ = load_checkpoint(path, map_location=device or "cpu")
+    model, _, _ = load_checkpoint(path, map_location="cpu" if device is None else device)
     set_default_model(model, source=str(path))
     return model
 
@@ -77,13 +78,13 @@ def _resolve_model(model: Union[MCWES, str, os.PathLike, None]) -> MCWES:
 
 
 def _as_tensor(x: object, what: str) -> torch.Tensor:
+    """Real-valued features (tensor or array, any real dtype) as a tensor; complex, bool and
+    non-numeric inputs are refused (``checks.real_array``)."""
     if isinstance(x, torch.Tensor):
-        return x.detach()
-    if isinstance(x, np.ndarray):
-        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-            raise TypeError(f"mcwes.spot: expected {what} to hold real numbers, got dtype {x.dtype}")
-        return torch.from_numpy(np.asarray(x, dtype=np.float32))
-    raise TypeError(f"mcwes.spot: expected {what} to be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+        checks.real_array(x[:0], "mcwes.spot", what)
+        return x.detach() if x.dtype.is_floating_point else x.detach().to(torch.float32)
+    a = checks.real_array(x, "mcwes.spot", what)
+    return torch.from_numpy(np.asarray(a, dtype=np.float32))
 
 
 def _batch(features: FeatureInput, lengths: object, width: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -120,12 +121,7 @@ def _batch(features: FeatureInput, lengths: object, width: int) -> tuple[torch.T
     if lengths is None:
         lens = torch.full((B,), T, dtype=torch.int64)
     else:
-        lens = torch.as_tensor(lengths)
-        if lens.dtype.is_floating_point or lens.dtype == torch.bool or tuple(lens.shape) != (B,):
-            raise ValueError(f"mcwes.spot: expected lengths to be {B} integers, got {lens.dtype} of shape {tuple(lens.shape)}")
-        lens = lens.to(torch.int64).cpu()
-        if bool(((lens < 0) | (lens > T)).any()):
-            raise ValueError(f"mcwes.spot: expected lengths to lie in [0, {T}], got {lens.tolist()}")
+        lens = torch.from_numpy(checks.lengths_array(lengths, "mcwes.spot", batch=B, steps=T))
     return x, lens, single
 
 
@@ -180,13 +176,15 @@ def spot(
     spot_cfg = _spot_config(config, overrides)
     fps = config.data.fps if fps is None else fps
     g = config.data.snippet_frames if snippet_frames is None else snippet_frames
-    if not isinstance(fps, (int, float)) or not np.isfinite(fps) or fps <= 0:
-        raise ValueError(f"mcwes.spot: expected fps to be a finite number > 0, got {fps!r}")
-    if not isinstance(g, int) or isinstance(g, bool) or g <= 0:
-        raise ValueError(f"mcwes.spot: expected snippet_frames to be an integer > 0, got {g!r}")
+    fps = checks.positive_number(fps, "mcwes.spot", "fps")
+    if isinstance(g, (float, np.floating)):
+        checks.fail("mcwes.spot", "snippet_frames", "be an integer >= 1", repr(g), TypeError)
+    g = checks.positive_int(g, "mcwes.spot", "snippet_frames")
 
     x, lens, single = _batch(features, lengths, 2 * net.feature_dim)
     _check_finite(x, lens)
+    if x.shape[1] * g > checks.FRAME_LIMIT:
+        checks.fail("mcwes.spot", "snippet_frames", f"keep the frame numbers of {x.shape[1]} snippets below 2**31", g)
     B = x.shape[0]
     video_names = _names(names, B)
     frames = _frames(n_frames, lens, g)
@@ -229,20 +227,37 @@ def _postprocess(net: MCWES, x: torch.Tensor, lens: torch.Tensor, config: Config
 def _names(names: Sequence[str] | str | None, B: int) -> list[str]:
     if names is None:
         return [f"video{i}" for i in range(B)]
+    if not isinstance(names, (str, Sequence, np.ndarray)):
+        checks.fail("mcwes.spot", "names", "be a sequence of video names", type(names).__name__, TypeError)
     names = [names] if isinstance(names, str) else list(names)
     if len(names) != B:
         raise ValueError(f"mcwes.spot: expected {B} names (one per video), got {len(names)}")
-    return [str(n) for n in names]
+    out = [str(n) for n in names]
+    seen: dict[str, int] = {}
+    for i, n in enumerate(out):
+        if n in seen:
+            checks.fail("mcwes.spot", "names", "be distinct (proposals are keyed by video name)",
+                        f"{n!r} for videos {seen[n]} and {i}")
+        seen[n] = i
+    return out
 
 
 def _frames(n_frames: Sequence[int] | int | None, lens: torch.Tensor, g: int) -> list[int]:
     if n_frames is None:
         return [max(1, int(L) * g) for L in lens]
-    values = [n_frames] if isinstance(n_frames, (int, np.integer)) else list(n_frames)
+    if isinstance(n_frames, (int, np.integer, float, np.floating)):
+        values = [n_frames]
+    elif isinstance(n_frames, (Sequence, np.ndarray, torch.Tensor)):
+        values = n_frames.tolist() if isinstance(n_frames, (np.ndarray, torch.Tensor)) else list(n_frames)
+    else:
+        checks.fail("mcwes.spot", "n_frames", "be an integer or one integer per video", type(n_frames).__name__, TypeError)
     if len(values) != len(lens):
         raise ValueError(f"mcwes.spot: expected {len(lens)} frame counts (one per video), got {len(values)}")
     for i, (nf, L) in enumerate(zip(values, lens)):
-        if not isinstance(nf, (int, np.integer)) or nf < 1 or (int(L) > 0 and (int(L) - 1) * g > nf - 1):
+        if isinstance(nf, (float, np.floating)):
+            checks.fail("mcwes.spot", f"n_frames[{i}]", "be an integer >= 1", repr(nf), TypeError)
+        nf = checks.positive_int(nf, "mcwes.spot", f"n_frames[{i}]")
+        if int(L) > 0 and (int(L) - 1) * g > nf - 1:
             raise ValueError(f"mcwes.spot: expected n_frames of video {i} to cover its {int(L)} snippets of {g} frames "
                              f"(at least {(int(L) - 1) * g + 1}), got {nf!r}")
     return [int(v) for v in values]
@@ -267,6 +282,7 @@ def spot_videos(
     if len(names) != len(features) or (n_frames is not None and len(n_frames) != len(features)):
         raise ValueError(f"mcwes.spot_videos: expected one name (and n_frames) per video, got {len(features)} "
                          f"videos, {len(names)} names" + ("" if n_frames is None else f", {len(n_frames)} n_frames"))
+    _names(names, len(names))  # distinct across chunks too: proposals are keyed by video name
     pooled = Proposals()
     for i in range(0, len(features), batch_size):
         frames = None if n_frames is None else [int(n) for n in n_frames[i : i + batch_size]]

@@ -40,12 +40,12 @@ _TARGET_EPS = 1e-4
 
 
 def _valid(out: MCWESOutput) -> torch.Tensor:
-    return valid_mask(out.lengths, out.A.shape[1]).to(out.A.dtype)
+    return valid_mask(out.lengths, out.A.shape[1])
 
 
 def _time_mean(x: torch.Tensor, out: MCWESOutput) -> torch.Tensor:
     """Per-video mean over valid t of ``x: [B, T]`` → ``[B]``."""
-    return (x * _valid(out)).sum(dim=1) / out.lengths.clamp_min(1).to(x.dtype)
+    return torch.where(_valid(out), x, x.new_zeros(())).sum(dim=1) / out.lengths.clamp_min(1).to(x.dtype)
 
 
 def _labels(labels: object, out: MCWESOutput) -> torch.Tensor:
@@ -99,7 +99,8 @@ def duration_masked_tcam(out: MCWESOutput, *, eta: int, omega_l: float, omega_u:
     a = out.A.detach()
     with ops.backend_for(kernels):
         mask = ops.duration_mask(a, out.lengths, eta=eta, omega_l=omega_l, omega_u=omega_u)
-    return mask.to(device=out.S.device, dtype=out.S.dtype).unsqueeze(2) * out.S
+    keep = mask.to(device=out.S.device).unsqueeze(2) != 0
+    return torch.where(keep, out.S, out.S.new_zeros(()))
 
 
 def loss_dc3(out: MCWESOutput, labels: object, h: Sequence[float], *, eta: int = 2, omega_l: float = 1.2,

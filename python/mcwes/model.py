@@ -61,7 +61,13 @@ class MCWESOutput:
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Mean over valid t of channel-first ``x: [B, D, T]`` → ``[B, D]`` (0 for an empty video)."""
-    return (x * mask).sum(dim=2) / lengths.clamp_min(1).unsqueeze(1).to(x.dtype)
+    return _keep(x, mask).sum(dim=2) / lengths.clamp_min(1).unsqueeze(1).to(x.dtype)
+
+
+def _keep(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``x`` where ``mask`` (bool, or 0/1, broadcast) is set, else 0: selection, so NaN/inf in padding never
+    reach a valid output (a product would turn them into NaN, since NaN·0 = NaN)."""
+    return torch.where(mask if mask.dtype == torch.bool else mask != 0, x, x.new_zeros(()))
 
 
 class CSCM(nn.Module):
@@ -81,8 +87,8 @@ class CSCM(nn.Module):
         fq = self.query(xm).transpose(1, 2)
         att = attention(fq, lengths, self.scale).transpose(1, 2)
         f_core = self.core(att)
-        f_a = self.aux((xa + f_core) * mask)
-        return torch.sigmoid(f_a * g.unsqueeze(2)) * xm * mask
+        f_a = self.aux(_keep(xa + f_core, mask))
+        return _keep(torch.sigmoid(f_a * g.unsqueeze(2)) * xm, mask)
 
 
 class CCM(nn.Module):
@@ -98,8 +104,8 @@ class CCM(nn.Module):
     def forward(self, xm: torch.Tensor, xa: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor,
                 attention: Callable[..., torch.Tensor]) -> torch.Tensor:
         c = self.drop(self.act(self.channel(_masked_mean(xm, mask, lengths))))
-        b = self.drop(self.act(self.bitwise(xa * mask)))
-        return torch.sigmoid(b * c.unsqueeze(2)) * xm * mask
+        b = self.drop(self.act(self.bitwise(_keep(xa, mask))))
+        return _keep(torch.sigmoid(b * c.unsqueeze(2)) * xm, mask)
 
 
 class Identity(nn.Module):
@@ -107,7 +113,7 @@ class Identity(nn.Module):
 
     def forward(self, xm: torch.Tensor, xa: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor,
                 attention: Callable[..., torch.Tensor]) -> torch.Tensor:
-        return xm * mask
+        return _keep(xm, mask)
 
 
 class AttentionGenerator(nn.Module):
@@ -122,9 +128,9 @@ class AttentionGenerator(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = self.drop(self.act(self.conv1(x * mask)))
-        h = self.act(self.conv2(h * mask))
-        return torch.sigmoid(self.drop(self.conv3(h))).squeeze(1) * mask.squeeze(1)
+        h = self.drop(self.act(self.conv1(_keep(x, mask))))
+        h = self.act(self.conv2(_keep(h, mask)))
+        return _keep(torch.sigmoid(self.drop(self.conv3(h))).squeeze(1), mask.squeeze(1))
 
 
 def _cross_modal(fusion: str, dim: int, cfg: ModelConfig) -> nn.Module:
@@ -234,16 +240,16 @@ class MCWES(nn.Module):
             empty = x.new_zeros((B, 0))
             return MCWESOutput(S=x.new_zeros((B, 0, self.n_outputs)), A=empty, A_rgb=empty.clone(),
                                A_flow=empty.clone(), f=x.new_zeros((B, 0, 2 * D)), lengths=len_t)
-        mask = valid_mask(len_t, T).unsqueeze(1).to(x.dtype)  # [B, 1, T]
-        xc = self._normalized(x, len_t).transpose(1, 2) * mask
+        mask = valid_mask(len_t, T).unsqueeze(1)  # [B, 1, T] bool
+        xc = _keep(self._normalized(x, len_t).transpose(1, 2), mask)
         x_rgb, x_flow = xc[:, :D], xc[:, D:]
         o_rgb = self.cscm_rgb(x_rgb, x_flow, mask, len_t, self._attention)
         o_flow = self.cscm_flow(x_flow, x_rgb, mask, len_t, self._attention)
         a_rgb = self.att_rgb(o_rgb, mask)
         a_flow = self.att_flow(o_flow, mask)
-        f = self.fusion(torch.cat([o_rgb, o_flow], dim=1)) * mask
-        h = self.cls_drop2(self.cls_act(self.cls_conv1(self.cls_drop1(f) * mask)))
-        S = self.cls_conv2(h) * mask
+        f = _keep(self.fusion(torch.cat([o_rgb, o_flow], dim=1)), mask)
+        h = self.cls_drop2(self.cls_act(self.cls_conv1(_keep(self.cls_drop1(f), mask))))
+        S = _keep(self.cls_conv2(h), mask)
         return MCWESOutput(S=S.transpose(1, 2), A=(a_rgb + a_flow) / 2, A_rgb=a_rgb, A_flow=a_flow,
                            f=f.transpose(1, 2), lengths=len_t)
 

@@ -32,6 +32,8 @@ __all__ = [
 #: Expression classes in T-CAM channel order (docs/method.md §1): index 0 = MaE, 1 = ME.
 CLASSES = ("MaE", "ME")
 CSV_COLUMNS = ("video", "onset", "offset", "score", "label", "model_label")
+#: Frame numbers at or beyond 2**31 are refused.
+_FRAME_MAX = float(2**31)
 
 
 def _fail(where: str, arg: str, expectation: str, got: object) -> None:
@@ -121,6 +123,8 @@ class Proposal:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 _fail("Proposal", name, "be an integer frame index", repr(value))
+            if not abs(int(value)) < _FRAME_MAX:
+                _fail("Proposal", name, "be a frame index below 2**31", repr(value))
             object.__setattr__(self, name, int(value))
         if self.onset < 0:
             _fail("Proposal", "onset", "be >= 0", self.onset)
@@ -202,18 +206,33 @@ def read_proposals_csv(path: str | Path, fps: float | None = None) -> Proposals:
         FileNotFoundError: no such file.
         ValueError: a missing column or a malformed row, naming the file and the line.
     """
-    path = Path(path)
-    with open(path, newline="") as fh:
+    from . import checks
+
+    path = checks.existing_file(path, "mcwes.read_proposals_csv", "the predictions file")
+    if fps is not None:
+        fps = checks.positive_number(fps, "mcwes.read_proposals_csv", "fps")
+    # utf-8-sig: a byte-order mark (Excel writes one) is dropped, as the annotation reader does.
+    with open(path, newline="", encoding="utf-8-sig", errors="strict") as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            _fail("read_proposals_csv", f"{path}", "be a UTF-8 CSV text file", f"{type(exc).__name__}: {exc}")
         if header is None:
             _fail("read_proposals_csv", f"{path}", "start with a header line", "an empty file")
         header = [h.strip() for h in header]
         missing = [c for c in CSV_COLUMNS[:4] if c not in header]
         if missing:
-            _fail("read_proposals_csv", f"{path}", f"have columns {', '.join(CSV_COLUMNS[:4])}", f"header {header}")
+            hint = ("; the file is not comma-separated (expected ',' between fields)"
+                    if len(header) == 1 and any(sep in header[0] for sep in ";\t|") else "")
+            _fail("read_proposals_csv", f"{path}", f"have columns {', '.join(CSV_COLUMNS[:4])}",
+                  f"the header {header} (missing {missing}){hint}")
         out = Proposals()
-        for line_no, values in enumerate(reader, start=2):
+        try:
+            rows = list(reader)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            _fail("read_proposals_csv", f"{path}", "be a UTF-8 CSV text file", f"{type(exc).__name__}: {exc}")
+        for line_no, values in enumerate(rows, start=2):
             if not values or all(not v.strip() for v in values):
                 continue
             if len(values) != len(header):
@@ -257,5 +276,7 @@ def _parse_int(value: Any, where: str, op: str) -> int:
         number = float("nan")
     if not math.isfinite(number) or number != int(number):
         _fail(op, where, "be an integer frame index", repr(value))
+    if not abs(number) < _FRAME_MAX:
+        _fail(op, where, "be a frame index below 2**31", repr(value))
     return int(number)
 

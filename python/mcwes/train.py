@@ -21,8 +21,8 @@ from typing import Any, Iterator, Optional, Protocol, Union
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from ._progress import progress_bar
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .losses import mcwes_losses
@@ -147,7 +147,7 @@ class Trainer:
         device: torch device; None: CUDA when available, else CPU.
         out_dir: where ``config.yaml``, ``metrics.jsonl`` (one JSON line per iteration: every loss
             term) and ``checkpoint.pt`` go; None: nothing is written.
-        progress: show a tqdm bar with the loss terms.
+        progress: show progress with the loss terms (a tqdm bar on a terminal, else a line every 10 %).
         kernels: compiled kernels (True) or the plain-PyTorch path (False) in the model and losses;
             None (default): whatever ``mcwes.ops.set_backend`` / ``use_backend`` says.
         checkpoint_every: also checkpoint every this many iterations (None: only at the end of ``fit``).
@@ -250,8 +250,7 @@ class Trainer:
         a resumed trainer continues where it stopped). Checkpoints at the end when ``out_dir`` is set.
         Returns the model (left in eval mode)."""
         target = self.config.train.iterations if iterations is None else int(iterations)
-        with tqdm(total=target, initial=self.iteration, desc="mcwes train", disable=not self.progress,
-                  dynamic_ncols=True) as bar:
+        with progress_bar(target, initial=self.iteration, desc="mcwes train", enabled=self.progress) as bar:
             while self.iteration < target:
                 record = self.step()
                 bar.update(1)

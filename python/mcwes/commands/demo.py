@@ -19,7 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import checks
     from ..demo import FULL, QUICK, run_demo, with_overrides
+
+    where = "mcwes demo"
+    if args.iterations is not None:
+        checks.positive_int(args.iterations, where, "--iterations")
+    if args.seed is not None:
+        checks.int64_value(args.seed, where, "--seed")
+    checks.device(args.device, where, "--device")
+    checks.output_dir(args.out, where, "--out")
 
     recipe = with_overrides(FULL if args.full else QUICK, seed=args.seed, iterations=args.iterations)
     result = run_demo(args.out, recipe=recipe, device=args.device, progress=not args.no_progress,

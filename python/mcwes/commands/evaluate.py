@@ -41,11 +41,19 @@ def _load_ground_truth(path: Path, fps: float | None) -> tuple[Any, float | None
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import checks
     from ..metrics import evaluate
     from ..proposals import read_proposals_csv
 
+    if args.fps is not None:
+        checks.positive_number(args.fps, "mcwes evaluate", "--fps")
+    checks.optional_number(args.score_threshold, "mcwes evaluate", "--score-threshold")
+    checks.existing_file(args.predictions, "mcwes evaluate", "--predictions")
+    checks.existing_file(args.annotations, "mcwes evaluate", "--annotations")
+    if args.out is not None:
+        checks.output_file(args.out, "mcwes evaluate", "--out")
     ground_truth, implied_fps = _load_ground_truth(args.annotations, args.fps)
-    fps = args.fps or implied_fps or 30.0
+    fps = args.fps if args.fps is not None else implied_fps if implied_fps is not None else 30.0
     if args.fps is None and implied_fps is None:
         log.info("no --fps given and none implied by the annotations: using 30")
     predictions = read_proposals_csv(args.predictions, fps=fps)

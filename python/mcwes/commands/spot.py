@@ -42,11 +42,28 @@ def _is_video(path: Path) -> bool:
 
 
 def read_feature_args(paths: list[Path], layout: str) -> list[tuple[str, np.ndarray]]:
-    """(video name, [T, 2D] features) for every video named on the command line."""
+    """(video name, [T, 2D] features) for every video named on the command line.
+
+    Two sources that give the same video name (``a/v1.npy`` and ``b/v1.npy``) are an error that names
+    both: the proposals CSV is keyed by video name, so they could not be told apart.
+    """
+    from .. import checks
     from ..data import open_features
 
     videos: list[tuple[str, np.ndarray]] = []
+    sources: dict[str, str] = {}
+
+    def add(name: str, array: np.ndarray, source: str) -> None:
+        if name in sources:
+            raise ValueError(f"mcwes spot: two inputs give the video name {name!r}: {sources[name]} and {source}; "
+                             f"the proposals are keyed by video name, so rename one of them (or spot them in "
+                             f"separate runs)")
+        sources[name] = source
+        videos.append((name, array))
+
     for path in paths:
+        if not path.exists():
+            checks.existing_file(path, "mcwes spot", "FEATURES")  # raises the precise OSError
         if path.is_file() and path.suffix == ".npy" and layout in ("auto", "npy"):
             try:
                 array = np.load(path, allow_pickle=False)
@@ -54,13 +71,13 @@ def read_feature_args(paths: list[Path], layout: str) -> list[tuple[str, np.ndar
                 if layout == "npy":
                     raise ValueError(f"mcwes spot: cannot read {path} as a [T, 2D] .npy file: {exc}") from None
                 array = None  # maybe a pickled object array (W-TALC layout)
-            if array is not None:
-                if array.ndim != 2:
-                    raise ValueError(f"mcwes spot: expected {path} to hold [T, 2D] features, got shape {array.shape}")
-                videos.append((path.stem, array))
+            if array is not None and array.dtype != object:
+                checks.feature_array(array, "mcwes spot", f"{path} (features [T, 2D])")
+                add(path.stem, array, str(path))
                 continue
         store = open_features(path, layout=layout)
-        videos.extend((name, store[name]) for name in sorted(store))
+        for name in sorted(store):
+            add(name, store[name], f"{path} (video {name!r})")
     if not videos:
         raise ValueError(f"mcwes spot: no videos found in {', '.join(map(str, paths))}")
     return videos
@@ -71,18 +88,35 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import spot_videos
     from ..proposals import Proposals, write_proposals_csv
 
-    if args.batch_size < 1:
-        raise ValueError(f"mcwes spot: expected --batch-size >= 1, got {args.batch_size}")
-    model, config, _ = load_checkpoint(args.checkpoint, map_location=args.device or "cpu")
+    from .. import checks
+
+    # every argument is checked before the checkpoint or any feature file is read
+    checks.positive_int(args.batch_size, "mcwes spot", "--batch-size")
+    if args.fps is not None:
+        checks.positive_number(args.fps, "mcwes spot", "--fps")
+    if args.snippet_frames is not None:
+        checks.positive_int(args.snippet_frames, "mcwes spot", "--snippet-frames")
+    device = checks.device(args.device, "mcwes spot", "--device") or "cpu"
+    checks.existing_file(args.checkpoint, "mcwes spot", "--checkpoint")
+    if args.out is not None:
+        checks.output_file(args.out, "mcwes spot", "--out")
+    if args.plot is not None:
+        checks.output_dir(args.plot, "mcwes spot", "--plot")
+    if args.annotations is not None:
+        checks.existing_file(args.annotations, "mcwes spot", "--annotations")
+    model, config, _ = load_checkpoint(args.checkpoint, map_location=device)
     pooled = Proposals()
     clips = [p for p in args.features if _is_video(p)]
     if clips:
         _spot_clips(args, model, clips, pooled)
     rest = [p for p in args.features if p not in clips]
     videos = read_feature_args(rest, args.layout) if rest else []
-    fps = args.fps or config.data.fps
-    g = args.snippet_frames or config.data.snippet_frames
+    fps = config.data.fps if args.fps is None else args.fps
+    g = config.data.snippet_frames if args.snippet_frames is None else args.snippet_frames
     if videos:
+        longest = max(int(v.shape[0]) for _, v in videos)
+        if longest * g > checks.FRAME_LIMIT:
+            checks.fail("mcwes spot", "--snippet-frames", f"keep the frame numbers of {longest} snippets below 2**31", g)
         pooled.extend(spot_videos([v for _, v in videos], model, names=[n for n, _ in videos],
                                   batch_size=args.batch_size, fps=fps, snippet_frames=g))
     if args.out:

@@ -18,7 +18,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import checks
     from ..data import synthetic
+
+    where = "mcwes synth"
+    checks.int64_value(args.seed, where, "--seed")
+    checks.positive_int(args.feature_dim, where, "--feature-dim")
+    if args.subjects is not None:
+        checks.positive_int(args.subjects, where, "--subjects")
+    if args.frames is not None:
+        lo, hi = (checks.positive_int(v, where, "--frames") for v in args.frames)
+        if lo > hi:
+            checks.fail(where, "--frames MIN MAX", "have MIN <= MAX", f"{lo} {hi}")
+        if hi >= checks.FRAME_LIMIT:
+            checks.fail(where, "--frames MAX", "be below 2**31", hi)
+    checks.output_dir(args.out, where, "--out")
 
     synth = synthetic.generate(args.preset, seed=args.seed, feature_dim=args.feature_dim,
                                subjects=args.subjects, frames_range=tuple(args.frames) if args.frames else None)

@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="a YAML config (overrides --preset)")
     p.add_argument("--features", type=Path, required=True, help="folder of per-video features")
     p.add_argument("--annotations", type=Path, required=True, help="annotation file (xlsx or csv)")
+    p.add_argument("--videos", type=Path, metavar="FILE",
+                   help="video table CSV (video,subject[,n_frames]; the videos.csv that `mcwes synth` writes): "
+                        "its videos are trained on even without an annotated expression (labels 0, 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder (config, metrics log, checkpoint)")
     p.add_argument("--iterations", type=int, help="training iterations (default: the preset's)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: CUDA when available)")
@@ -46,21 +49,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def open_dataset(features_dir: Path, annotations_file: Path, config: Config):  # type: ignore[no-untyped-def]
+def open_dataset(features_dir: Path, annotations_file: Path, config: Config,
+                 videos_file: Optional[Path] = None):  # type: ignore[no-untyped-def]
     """The :class:`mcwes.data.SpottingDataset` of the command's files, with the config's fps and snippet size.
 
-    D is not imposed here: :func:`fit_feature_dim` takes it from the features.
+    D is not imposed here: :func:`fit_feature_dim` takes it from the features. ``videos_file``: the
+    video table (every video in it is a training video, with or without annotated expressions).
     """
     from ..data import SpottingDataset
 
     preset = config.preset_name if config.preset_name in Config.preset_names() else None
     return SpottingDataset(features_dir, annotations_file, fps=config.data.fps,
-                           snippet_frames=config.data.snippet_frames, preset=preset)
+                           snippet_frames=config.data.snippet_frames, preset=preset, videos=videos_file)
 
 
-def load_training_items(features_dir: Path, annotations_file: Path, config: Config) -> list:
+def load_training_items(features_dir: Path, annotations_file: Path, config: Config,
+                        videos_file: Optional[Path] = None) -> list:
     """The training videos (the dataset's items) read from the command's files."""
-    return list(open_dataset(features_dir, annotations_file, config))
+    return list(open_dataset(features_dir, annotations_file, config, videos_file))
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every argument, before any file is read or written."""
+    from .. import checks
+
+    where = "mcwes train"
+    if args.iterations is not None:
+        checks.positive_int(args.iterations, where, "--iterations")
+    if args.seed is not None:
+        checks.int64_value(args.seed, where, "--seed")
+    checks.device(args.device, where, "--device")
+    if not args.features.exists():
+        checks.existing_dir(args.features, where, "--features")
+    checks.existing_file(args.annotations, where, "--annotations")
+    if args.videos is not None:
+        checks.existing_file(args.videos, where, "--videos")
+    if args.config is not None:
+        checks.existing_file(args.config, where, "--config")
+    checks.output_dir(args.out, where, "--out")
+    if args.folds and not args.loso:
+        raise ValueError("mcwes train: --folds selects LOSO folds; expected it together with --loso")
+    if args.loso and args.holdout:
+        raise ValueError("mcwes train: --holdout trains one fold; with --loso use --folds instead")
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -109,12 +139,11 @@ def train_items(items: Sequence, config: Config, out_dir: Path, *, device: Optio
 
 
 def run(args: argparse.Namespace) -> int:
+    check_args(args)
     config = build_config(args)
-    if args.folds and not args.loso:
-        raise ValueError("mcwes train: --folds selects LOSO folds; expected it together with --loso")
     if args.loso:
         return run_loso(args, config)
-    items = load_training_items(args.features, args.annotations, config)
+    items = load_training_items(args.features, args.annotations, config, args.videos)
     path = train_items(items, config, args.out, device=args.device, holdout=args.holdout,
                        progress=not args.no_progress, probe=args.probe)
     print(path)
@@ -126,7 +155,7 @@ def run_loso(args: argparse.Namespace, config: Config) -> int:
 
     if args.holdout:
         raise ValueError("mcwes train: --holdout trains one fold; with --loso use --folds instead")
-    dataset = open_dataset(args.features, args.annotations, config)
+    dataset = open_dataset(args.features, args.annotations, config, args.videos)
     config = fit_feature_dim(config, [dataset[0]] if len(dataset) else [])
     folds = [s.strip() for s in args.folds.split(",") if s.strip()] if args.folds else None
     result = loso(dataset, config, args.out, folds=folds, device=args.device, progress=not args.no_progress,

@@ -39,6 +39,7 @@ __all__ = [
     "write_annotations_csv",
 ]
 
+from .. import checks
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ DEFAULT_FPS = {name: facts.fps for name, facts in DATASETS.items()}
 OffsetPolicy = Literal["lgsnet", "apex", "drop"]
 _FORMATS = ("casme2", "samm_lv", "casme3", "csv")
 _HEADER_SCAN_ROWS = 30
+#: Frame numbers at or beyond this are refused.
+_FRAME_MAX = float(2**31)
 
 
 @dataclass(frozen=True)
@@ -128,23 +131,25 @@ def read_annotations(
     if offset_policy not in ("lgsnet", "apex", "drop"):
         raise ValueError(f"mcwes.data.read_annotations: expected offset_policy to be one of "
                          f"'lgsnet', 'apex', 'drop', got {offset_policy!r}")
-    if not path.is_file():
-        raise FileNotFoundError(f"mcwes.data.read_annotations: annotation file {path} does not exist")
+    path = checks.existing_file(path, "mcwes.data.read_annotations", "the annotation file")
     fmt = _detect_format(path) if format == "auto" else format
     if fmt not in _FORMATS:
         raise ValueError(f"mcwes.data.read_annotations: expected format to be one of "
                          f"{('auto',) + _FORMATS}, got {format!r}")
     if fps is None:
         fps = DEFAULT_FPS.get(fmt)
-    elif not (isinstance(fps, (int, float)) and fps > 0):
-        raise ValueError(f"mcwes.data.read_annotations: expected fps to be a positive number, got {fps!r}")
+    else:
+        fps = checks.positive_number(fps, "mcwes.data.read_annotations", "fps")
     raw = _READERS[fmt](path)
     report = AnnotationReport(rows_read=len(raw), format=fmt, fps=DEFAULT_FPS.get(fmt))
     table = _clean(raw, path.name, fps, offset_policy, report)
     report.rows_kept = len(table)
-    if report.entries:
-        log.info("%s: %d rows repaired, %d dropped, %d noted", path.name, len(report.repaired),
-                 len(report.dropped), len(report.entries) - len(report.repaired) - len(report.dropped))
+    if report.dropped:
+        checks.warn(f"mcwes.data.read_annotations: {path.name}: {len(report.dropped)} of {report.rows_read} rows "
+                    f"dropped (first: {report.dropped[0]}); the returned report lists every one")
+    elif report.entries:
+        log.info("%s: %d rows repaired, %d noted", path.name, len(report.repaired),
+                 len(report.entries) - len(report.repaired))
     return table, report
 
 
@@ -247,10 +252,16 @@ def _frame(v: object, file: str, sheet: str, row: int, column: str) -> float:
     if isinstance(v, bool):
         v = str(v)
     try:
-        return float(v)
-    except (TypeError, ValueError):
+        number = float(v)
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"mcwes.data.read_annotations: {file}, sheet {sheet!r}, row {row}: "
                          f"expected column {column!r} to hold a frame number, got {v!r}") from None
+    if math.isnan(number):
+        return math.nan
+    if not abs(number) < _FRAME_MAX:
+        raise ValueError(f"mcwes.data.read_annotations: {file}, sheet {sheet!r}, row {row}: "
+                         f"expected column {column!r} to hold a finite frame number below 2**31, got {v!r}")
+    return number
 
 
 def _header_row(df: pd.DataFrame, required: dict[str, tuple[str, ...]], file: str, sheet: str) -> tuple[int, dict[str, int]]:
@@ -459,11 +470,15 @@ def _read_csv(path: Path) -> _Raw:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except Exception as exc:
         raise ValueError(f"mcwes.data.read_annotations: cannot read CSV {path.name}: {exc}") from exc
-    df.columns = [str(c).strip().lower() for c in df.columns]
+    read_header = [str(c) for c in df.columns]
+    df.columns = [str(c).strip().lower().lstrip("\ufeff") for c in df.columns]
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"mcwes.data.read_annotations: {path.name}, line 1: missing column(s) {missing} "
-                         f"(expected header {','.join(COLUMNS)}[,apex])")
+        hint = ""
+        if len(read_header) == 1 and any(sep in read_header[0] for sep in ";\t|"):
+            hint = "; the file is not comma-separated (expected ',' between fields)"
+        raise ValueError(f"mcwes.data.read_annotations: {path.name}, line 1: missing column(s) {missing}: "
+                         f"read the header {read_header} (expected {','.join(COLUMNS)}[,apex]){hint}")
     rows = []
     for i, r in enumerate(df.to_dict("records")):
         line = i + 2

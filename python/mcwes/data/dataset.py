@@ -367,12 +367,29 @@ def _check_table(ann: pd.DataFrame) -> None:
 def _read_video_table(videos: pd.DataFrame | str | Path | None) -> pd.DataFrame | None:
     if videos is None:
         return None
+    source = "the video table"
     if not isinstance(videos, pd.DataFrame):
-        videos = pd.read_csv(videos, dtype={"video": str, "subject": str})
+        from .. import checks
+
+        path = checks.existing_file(videos, "mcwes.data.SpottingDataset", "videos")
+        source = f"the video table {path}"
+        try:
+            videos = pd.read_csv(path, dtype={"video": str, "subject": str}, encoding="utf-8-sig")
+        except Exception as exc:  # pandas raises several types for a file that is not a CSV
+            raise ValueError(f"mcwes.data.SpottingDataset: cannot read {source} as CSV: {exc}") from exc
     missing = [c for c in ("video", "subject") if c not in videos.columns]
     if missing:
-        raise ValueError(f"mcwes.data.SpottingDataset: expected a video table with columns video, subject"
-                         f"[, n_frames], missing {missing}")
+        raise ValueError(f"mcwes.data.SpottingDataset: expected {source} to have columns video, subject"
+                         f"[, n_frames], missing {missing} (read the header {[str(c) for c in videos.columns]})")
+    if "n_frames" in videos.columns:
+        raw = videos["n_frames"]
+        blank = (raw.isna() | (raw.astype(str).str.strip() == "")).to_numpy()  # blank: not known
+        n = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        bad = ~blank & ~((n >= 1) & (n < 2**31) & (n == np.floor(n)))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"mcwes.data.SpottingDataset: expected n_frames in {source} to be integers in "
+                             f"[1, 2**31), got {videos['n_frames'].iloc[i]!r} for video {videos['video'].iloc[i]!r}")
     if videos["video"].duplicated().any():
         raise ValueError(f"mcwes.data.SpottingDataset: duplicate videos in the video table: "
                          f"{sorted(set(videos.loc[videos['video'].duplicated(), 'video']))[:5]}")

@@ -41,6 +41,12 @@ _NAME_FILES = ("{stem}-names.npy", "{stem}-names.txt", "{stem}_names.npy", "{ste
                "videoname.npy", "videonames.npy", "names.npy", "names.txt", "videoname.txt")
 
 
+def _real_dtype(dtype: np.dtype) -> bool:
+    """Integer or floating point; complex (its imaginary part would be dropped), bool, strings and
+    objects are not features."""
+    return dtype != np.bool_ and (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating))
+
+
 class MissingVideoError(KeyError):
     """A video asked for is not in the feature store. A ``KeyError`` (so ``in`` and ``.get`` work)
     whose message reads normally."""
@@ -59,13 +65,14 @@ class FeatureStore(Mapping):
 
     def __init__(self, path: Path, layout: str, feature_dim: int | None, names: list[str],
                  files: dict[str, tuple[Path, ...]], incomplete: dict[str, str] | None = None,
-                 arrays: list[np.ndarray] | None = None):
+                 arrays: list[np.ndarray] | None = None, ignored: dict[str, str] | None = None):
         self.path = path
         self.layout = layout
         self._dim = feature_dim
         self._names = names
         self._files = files
         self._incomplete = incomplete or {}
+        self._ignored = ignored or {}
         self._arrays = arrays
         self._index = {n: i for i, n in enumerate(names)}
 
@@ -104,6 +111,18 @@ class FeatureStore(Mapping):
         """Videos left out because a file of their pair is missing: name → what is missing."""
         return dict(self._incomplete)
 
+    @property
+    def ignored(self) -> dict[str, str]:
+        """Entries of the folder that are not features of this layout (subfolders, other files,
+        ``.npz`` files outside ``-rgb``/``-flow`` pairs): name → why. Hidden files are not listed."""
+        return dict(self._ignored)
+
+    @property
+    def report(self) -> list[str]:
+        """One line per entry left out (ignored entries and incomplete pairs); also emitted as warnings."""
+        return ([f"{self.path / name}: ignored ({why})" for name, why in sorted(self._ignored.items())]
+                + [f"video {v!r} left out: {why}" for v, why in sorted(self._incomplete.items())])
+
     def length(self, video: str) -> int:
         """T of one video, cheaply (from the ``.npy`` header where the layout allows)."""
         if self.layout == "npy" and video in self._files:
@@ -135,6 +154,9 @@ class FeatureStore(Mapping):
             x = np.asarray(self._arrays[self._index[video]])
             if x.dtype == object:
                 raise ValueError(f"mcwes.data: {self.path.name}: entry for {video!r} is not a numeric array")
+        if not _real_dtype(x.dtype):
+            raise ValueError(f"mcwes.data: {self._source(video)}: expected real numbers (integer or floating "
+                             f"point) for {video!r}, got dtype {x.dtype}")
         if x.dtype != np.float32:
             x = x.astype(np.float32)
         return x
@@ -168,8 +190,9 @@ class FeatureStore(Mapping):
             x = np.load(path, mmap_mode="r", allow_pickle=False)
         except Exception as exc:  # truncated header/body, not an .npy, unreadable
             raise ValueError(f"mcwes.data: cannot read {path} (truncated or not an .npy file?): {exc}") from exc
-        if not np.issubdtype(x.dtype, np.number):
-            raise ValueError(f"mcwes.data: {path}: expected a numeric array, got dtype {x.dtype}")
+        if not _real_dtype(x.dtype):
+            raise ValueError(f"mcwes.data: {path}: expected real numbers (integer or floating point), "
+                             f"got dtype {x.dtype}")
         return x
 
     @staticmethod
@@ -263,21 +286,38 @@ def _detect_layout(path: Path) -> str:
     return "npy"
 
 
-def _check_not_empty(path: Path, layout: str, files: dict) -> None:
-    """An empty store from a folder that holds something is a mistake worth an error."""
-    if files:
-        return
-    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
-    if entries:
-        want = "<video>.npy files" if layout == "npy" else "<video>-rgb.npz / <video>-flow.npz pairs"
-        raise ValueError(f"mcwes.data.open_features: {path}: expected {want} (layout {layout!r}), found none; "
-                         f"the folder holds {len(entries)} entries: {entries[:8]}")
+def _why_ignored(entry: Path, layout: str) -> str:
+    if entry.is_dir():
+        return "a folder: open_features reads the files directly in the folder, not subfolders"
+    if entry.suffix == ".npz":
+        return ("an .npz file that is not one of a <video>-rgb.npz / <video>-flow.npz pair"
+                if layout == "npz" else "an .npz file: the npz layout needs <video>-rgb.npz / <video>-flow.npz pairs")
+    return f"not a feature file of the {layout} layout ({'<video>.npy' if layout == 'npy' else '<video>-rgb.npz / -flow.npz'})"
+
+
+def _report_ignored(path: Path, layout: str, used: set[Path], store: FeatureStore) -> FeatureStore:
+    """Record (and warn about) every non-hidden entry of ``path`` that holds none of the ``used``
+    files; an empty store from a folder that holds something is an error."""
+    from ..checks import warn
+
+    top = {p.relative_to(path).parts[0] for p in used}  # a folder whose files are read counts as used
+    ignored = {e.name: _why_ignored(e, layout) for e in sorted(path.iterdir())
+               if e.name not in top and not e.name.startswith(".")}
+    store._ignored = ignored
+    if not store and (ignored or store.incomplete):
+        listing = "; ".join(store.report[:5]) + (f"; … ({len(store.report)} in all)" if len(store.report) > 5 else "")
+        raise ValueError(f"mcwes.data.open_features: {path} holds no videos of the {layout} layout: {listing}")
+    if ignored:
+        names = sorted(ignored)
+        warn(f"mcwes.data.open_features: {path}: {len(names)} entries ignored (not {layout} features): "
+             f"{names[:5]}{' …' if len(names) > 5 else ''}; see FeatureStore.report")
+    return store
 
 
 def _open_npy_dir(path: Path, feature_dim: int | None) -> FeatureStore:
     files = {p.stem: (p,) for p in sorted(path.glob("*.npy"))}
-    _check_not_empty(path, "npy", files)
-    return FeatureStore(path, "npy", feature_dim, sorted(files), files)
+    store = FeatureStore(path, "npy", feature_dim, sorted(files), files)
+    return _report_ignored(path, "npy", {p for (p,) in files.values()}, store)
 
 
 def _stream_files(path: Path, stream: str) -> dict[str, Path]:
@@ -297,10 +337,12 @@ def _open_npz_dir(path: Path, feature_dim: int | None) -> FeatureStore:
     incomplete = {v: f"{_flow_name(rgb[v])} is missing (found {rgb[v].name})" for v in rgb.keys() - flow.keys()}
     incomplete.update({v: f"{_rgb_name(flow[v])} is missing (found {flow[v].name})" for v in flow.keys() - rgb.keys()})
     if incomplete:
-        log.warning("%s: %d videos lack one stream and are left out: %s", path, len(incomplete), sorted(incomplete))
-    if not files and not incomplete:
-        _check_not_empty(path, "npz", files)
-    return FeatureStore(path, "npz", feature_dim, sorted(files), files, incomplete)
+        from ..checks import warn
+
+        warn(f"mcwes.data.open_features: {path}: {len(incomplete)} videos lack one stream and are left out: "
+             f"{sorted(incomplete)[:5]}{' …' if len(incomplete) > 5 else ''}")
+    store = FeatureStore(path, "npz", feature_dim, sorted(files), files, incomplete)
+    return _report_ignored(path, "npz", set(rgb.values()) | set(flow.values()), store)
 
 
 def _flow_name(rgb: Path) -> str:

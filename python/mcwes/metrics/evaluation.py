@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import warn
 from ..proposals import CLASSES, Proposal, me_max_frames
 from .ap import _ap_tables
 from .parsing import _fail, _read
@@ -54,7 +55,9 @@ def evaluate(
         _fail("score_threshold", "be a finite number or None", repr(score_threshold))
     codes: dict[str, int] = {}
     g = _read(ground_truth, "ground_truth", fps, codes)
+    n_gt_videos = len(codes)
     p = _read(predictions, "predictions", fps, codes)
+    report = _unmatched_videos(p, codes, n_gt_videos)
     if score_threshold is not None:
         p = p.take(p.score >= float(score_threshold))
 
@@ -81,4 +84,25 @@ def evaluate(
         ap=ap_table,
         map_per_tiou=map_per_tiou,
         map=mean_ap,
+        report=report,
     )
+
+
+def _unmatched_videos(p: Any, codes: dict[str, int], n_gt_videos: int) -> list[str]:
+    """Warn (and return the warning) when predictions name videos the ground truth does not have:
+    every such prediction is a false positive, which is almost always a naming mismatch."""
+    outside = p.video >= n_gt_videos
+    if not outside.any():
+        return []
+    names = {code: name for name, code in codes.items()}
+    missing = sorted({names[int(c)] for c in np.unique(p.video[outside])})
+    n_videos = len(np.unique(p.video))
+    scope = (f"none of the {n_videos} predicted videos is in the ground truth" if len(missing) == n_videos
+             else f"{len(missing)} of the {n_videos} predicted videos are not in the ground truth")
+    message = (f"mcwes.evaluate: {scope} ({missing[:5]}{' …' if len(missing) > 5 else ''}; the ground truth has "
+               f"{n_gt_videos} videos): their {int(outside.sum())} predictions all count as false positives. Name "
+               f"the videos as the ground truth does (mcwes.spot(..., names=[...]) names them video0, video1, … "
+               f"otherwise)")
+    report: list[str] = []
+    warn(message, report)
+    return report

@@ -70,10 +70,10 @@ def _frames(values: np.ndarray, what: str, name: str, videos: np.ndarray) -> np.
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         _fail(f"{what} {name}", "hold integer frame indices", f"non-numeric values ({values[:3].tolist()} ...)")
-    bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < 0)
+    bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < 0) | (arr >= 2.0**31)
     if bad.any():
         i = int(np.argmax(bad))
-        _fail(f"{what} {name}", "hold integer frame indices >= 0", f"{values[i]!r} in row {i} (video {videos[i]!r})")
+        _fail(f"{what} {name}", "hold integer frame indices >= 0 and < 2**31", f"{values[i]!r} in row {i} (video {videos[i]!r})")
     return arr.astype(np.int64)
 
 

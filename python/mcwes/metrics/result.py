@@ -78,6 +78,9 @@ class EvaluationResult:
     map_per_tiou: dict[float, float] = field(default_factory=dict)
     map: float = float("nan")
     iou_threshold: float = IOU_THRESHOLD
+    #: Warnings about the inputs (predicted videos missing from the ground truth), also emitted as
+    #: :class:`mcwes.checks.MCWESWarning`.
+    report: list[str] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -148,6 +151,7 @@ class EvaluationResult:
             "ap": {c: {f"{t:.1f}": v for t, v in row.items()} for c, row in self.ap.items()},
             "map_per_tiou": {f"{t:.1f}": v for t, v in self.map_per_tiou.items()},
             "map": self.map,
+            "warnings": list(self.report),
         }
         return _json_clean(data)
 

@@ -117,7 +117,8 @@ def cscm_attention_torch(q: torch.Tensor, lengths: object = None, scale: float =
     tensor, keys ``t >= length`` masked out, padded rows 0. Same arguments, no checks; ``[B, T, D]``."""
     B, T, _ = q.shape
     valid = _util.valid_mask(_util.plain_lengths(lengths, B, T, q.device), T)
+    q = torch.where(valid.unsqueeze(2), q, q.new_zeros(()))  # selection: NaN/inf padding must not leak
     scores = scale * torch.bmm(q, q.transpose(1, 2))
     scores = scores.masked_fill(~valid.unsqueeze(1), torch.finfo(q.dtype).min)
     out = torch.bmm(torch.softmax(scores, dim=2), q)
-    return out * valid.unsqueeze(2).to(q.dtype)
+    return torch.where(valid.unsqueeze(2), out, out.new_zeros(()))

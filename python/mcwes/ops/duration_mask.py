@@ -83,7 +83,7 @@ def duration_mask_torch(
     len_t = _util.plain_lengths(lengths, B, T, a.device)
     valid = _util.valid_mask(len_t, T)
     t = torch.arange(T, device=a.device).unsqueeze(0)
-    csum = torch.cat([a.new_zeros((B, 1)), torch.cumsum(a * valid, dim=1)], dim=1)
+    csum = torch.cat([a.new_zeros((B, 1)), torch.cumsum(torch.where(valid, a, a.new_zeros(())), dim=1)], dim=1)
     end = torch.minimum(t + eta, len_t.unsqueeze(1)).clamp_min(0)
     start = t.expand(B, T)
     count = (end - start).clamp_min(1).to(a.dtype)
@@ -91,7 +91,7 @@ def duration_mask_torch(
     delta = torch.zeros_like(a)
     if T > 1:
         delta[:, :-1] = (q[:, 1:] - q[:, :-1]).abs()
-    delta = delta * (t < (len_t.unsqueeze(1) - 1))  # Δ_{L-1} = 0 and padding 0
+    delta = torch.where(t < (len_t.unsqueeze(1) - 1), delta, delta.new_zeros(()))  # Δ_{L-1} = 0 and padding 0
     mean_delta = delta.sum(dim=1, keepdim=True) / len_t.clamp_min(1).unsqueeze(1).to(a.dtype)
     inside = (delta > omega_l * mean_delta) & (delta < omega_u * mean_delta) & (mean_delta > 0)
     return (valid & ~inside).to(a.dtype)

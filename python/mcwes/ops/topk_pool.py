@@ -65,8 +65,12 @@ def topk_k(lengths: object, h: Sequence[float] | torch.Tensor) -> torch.Tensor:
         _util.fail("topk_k", "h", "be a non-empty sequence of ratios", f"shape {tuple(h_t.shape)}")
     if not bool(torch.isfinite(h_t).all()) or bool((h_t <= 0).any()):
         _util.fail("topk_k", "h", "hold finite ratios > 0", h_t.tolist())
-    k = torch.floor(len_t.to(torch.float64).unsqueeze(1) / h_t.unsqueeze(0)).to(torch.int64)
-    return k.clamp_min(1)
+    if not torch.compiler.is_compiling() and len_t.numel() and bool((len_t < 0).any()):
+        _util.fail("topk_k", "lengths", "be >= 0", len_t.tolist())
+    # floor(L / h) can exceed int64 for a tiny h (a cast would wrap it to a negative number, then
+    # k = 1); any k >= L selects the same steps, so clamp in float64 first.
+    k = torch.floor(len_t.to(torch.float64).unsqueeze(1) / h_t.unsqueeze(0)).clamp(1, float(_util.BEYOND_ANY_LENGTH))
+    return k.to(torch.int64)
 
 
 def _as_k(k: object, B: int, C: int, device: torch.device) -> torch.Tensor:
