@@ -314,7 +314,6 @@ def _tvl1_forward_gradient(u):
 def _tvl1_divergence(p1, p2):
     """Backward differences with p = 0 before the first column/row (minus the adjoint of the forward
     gradient)."""
-    import numpy as np
 
     div = p1.copy()
     div[:, 1:] -= p1[:, :-1]
