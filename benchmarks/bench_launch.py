@@ -57,8 +57,14 @@ def main() -> None:
             launch.loso(features, xlsx, config, root / f"local{jobs}", options)
             rows.append((f"local launcher, {jobs} job(s)", f"{options.cpus_per_job} threads each",
                          time.perf_counter() - start))
-            pooled = (root / f"local{jobs}" / "predictions.csv").read_text()
-            if pooled != (root / "sequential" / "predictions.csv").read_text():
+            # Bitwise equal at the same thread count; with fewer threads per job, torch's reductions may
+            # round differently in the last bits, so compare the pooled proposals to 1e-4.
+            import pandas as pd
+
+            a = pd.read_csv(root / f"local{jobs}" / "predictions.csv")
+            b = pd.read_csv(root / "sequential" / "predictions.csv")
+            if a.shape != b.shape or not ((a.drop(columns="score") == b.drop(columns="score")).all().all()
+                                          and (a["score"] - b["score"]).abs().max() < 1e-4):
                 raise SystemExit(f"bench_launch: the {jobs}-job run's predictions differ from the sequential run's")
         base = rows[0][2]
         print(f"LOSO: {len(reference.folds)} folds, {args.subjects} subjects, D = {args.feature_dim}, "
