@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
+from .. import launch
 from ..config import Config
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also train the multiple-instance probe for the training-health report (health.json): "
                         "is the data learnable from video-level labels? (docs/training-health.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    launch.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -141,8 +143,11 @@ def train_items(items: Sequence, config: Config, out_dir: Path, *, device: Optio
 def run(args: argparse.Namespace) -> int:
     check_args(args)
     config = build_config(args)
+    options = launch.options_from_args(args, "mcwes train")
+    if options is not None and not args.loso:
+        raise ValueError("mcwes train: a launcher runs LOSO folds as jobs; expected --loso with --launcher")
     if args.loso:
-        return run_loso(args, config)
+        return run_loso(args, config, options)
     items = load_training_items(args.features, args.annotations, config, args.videos)
     path = train_items(items, config, args.out, device=args.device, holdout=args.holdout,
                        progress=not args.no_progress, probe=args.probe)
@@ -150,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_loso(args: argparse.Namespace, config: Config) -> int:
+def run_loso(args: argparse.Namespace, config: Config, options: Optional[launch.LaunchOptions] = None) -> int:
     from ..crossval import loso
 
     if args.holdout:
@@ -158,8 +163,12 @@ def run_loso(args: argparse.Namespace, config: Config) -> int:
     dataset = open_dataset(args.features, args.annotations, config, args.videos)
     config = fit_feature_dim(config, [dataset[0]] if len(dataset) else [])
     folds = [s.strip() for s in args.folds.split(",") if s.strip()] if args.folds else None
-    result = loso(dataset, config, args.out, folds=folds, device=args.device, progress=not args.no_progress,
-                  probe=args.probe)
+    if options is None:
+        result = loso(dataset, config, args.out, folds=folds, device=args.device, progress=not args.no_progress,
+                      probe=args.probe)
+    else:
+        result = launch.loso(args.features, args.annotations, config, args.out, options, folds=folds,
+                             device=args.device, probe=args.probe)
     for fold in result.folds:
         health = Path(fold.directory) / "health.json"
         if health.exists():

@@ -1,0 +1,323 @@
+"""Scale-out: run units of work (LOSO folds) as jobs through submitit, on this machine or on Slurm.
+
+One execution layer for everything that splits into independent units:
+
+* ``launcher="local"``: submitit's ``LocalExecutor``, one process per unit on this machine, at most
+  ``jobs`` at a time (submitit's local executor starts every job it is given at once, so the units are
+  fed to it ``jobs`` at a time here), ``gpus_per_job`` GPUs each (disjoint ``CUDA_VISIBLE_DEVICES``
+  per running job when there are GPUs).
+* ``launcher="slurm"``: submitit's ``AutoExecutor`` on Slurm, one job array for all units, at most
+  ``jobs`` running at a time (``--array=0-N%jobs``), with the partition, time limit, memory, account
+  and GPUs per job given here or in a YAML file (:meth:`LaunchOptions.from_yaml`).
+
+:func:`loso` is leave-one-subject-out through it: every fold not yet done is a job that calls the
+sequential code's fold runner (``mcwes.crossval``), so a fold writes exactly what a sequential run writes
+(``checkpoint.pt``, ``metrics.jsonl``, ``predictions.csv``, ``metrics.json``, ``health.json``, and the
+done marker ``fold.json`` last); then the predictions of every fold are pooled and evaluated once in
+this process. Folds already done are not submitted again; a failed fold is reported with its job's log
+files and can be retried alone (``folds=[subject]`` / ``--folds``). Same seeds give exactly the
+predictions and metrics of :func:`mcwes.loso`. docs/scale-out.md has the recipe and the measurements.
+
+submitit is an optional dependency (``pip install "mcwes[cluster]"``); ``import mcwes`` does not import it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+from .config import Config
+
+__all__ = ["LaunchOptions", "UnitFailed", "Unit", "run_units", "loso", "LAUNCHERS"]
+
+log = logging.getLogger(__name__)
+
+LAUNCHERS = ("local", "slurm")
+
+
+@dataclass
+class LaunchOptions:
+    """How units are run. Every field can come from a YAML file (same names) or the command line.
+
+    Attributes:
+        launcher: ``"local"`` (processes on this machine) or ``"slurm"`` (a job array).
+        jobs: how many units run at the same time (local: processes; Slurm: the array's ``%`` limit).
+        gpus_per_job: GPUs given to each job (0: CPU only).
+        cpus_per_job: CPU cores per job; locally also the torch threads of each job (default: the
+            machine's cores divided by ``jobs``; on Slurm: 1 unless given).
+        time_min: the time limit of each job in minutes.
+        partition, mem_gb, account: Slurm's ``--partition``, ``--mem``, ``--account`` (unset: the cluster's
+            defaults).
+        slurm_extra: further ``sbatch`` options, e.g. ``{"qos": "high", "constraint": "a100"}``.
+        log_dir: where submitit keeps each job's pickles and logs (default: ``<out>/jobs``).
+    """
+
+    launcher: str = "local"
+    jobs: int = 1
+    gpus_per_job: int = 0
+    cpus_per_job: Optional[int] = None
+    time_min: int = 24 * 60
+    partition: Optional[str] = None
+    mem_gb: Optional[float] = None
+    account: Optional[str] = None
+    slurm_extra: dict[str, Any] = field(default_factory=dict)
+    log_dir: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.launcher not in LAUNCHERS:
+            raise ValueError(f"mcwes.launch: expected launcher to be one of {LAUNCHERS}, got {self.launcher!r}")
+        for name, low in (("jobs", 1), ("gpus_per_job", 0), ("time_min", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"mcwes.launch: expected {name} to be an integer >= {low}, got {value!r}")
+        if self.cpus_per_job is not None and (not isinstance(self.cpus_per_job, int) or self.cpus_per_job < 1):
+            raise ValueError(f"mcwes.launch: expected cpus_per_job to be an integer >= 1, got {self.cpus_per_job!r}")
+        if self.mem_gb is not None and not float(self.mem_gb) > 0:
+            raise ValueError(f"mcwes.launch: expected mem_gb > 0, got {self.mem_gb!r}")
+        if not isinstance(self.slurm_extra, dict):
+            raise ValueError(f"mcwes.launch: expected slurm_extra to be a mapping, got {type(self.slurm_extra).__name__}")
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path], **overrides: Any) -> "LaunchOptions":
+        """Options from a YAML mapping (the field names above), then ``overrides`` that are not None."""
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise FileNotFoundError(f"mcwes.launch: cannot read the launcher file {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"mcwes.launch: expected {path} to hold a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"mcwes.launch: {path}: expected keys among {sorted(known)}, got unknown {unknown}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Unit:
+    """One independent piece of work: ``fn(*args)`` run in a job; ``name`` identifies it in reports."""
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple = ()
+
+
+class UnitFailed(RuntimeError):
+    """Some units failed; ``failures`` maps each unit's name to ``(error, stdout path, stderr path)``.
+    The units that succeeded have written their outputs (and done markers) all the same."""
+
+    def __init__(self, failures: dict[str, tuple[str, Path, Path]], hint: str = "") -> None:
+        self.failures = failures
+        lines = [f"{len(failures)} unit(s) failed:"]
+        for name, (error, out, err) in failures.items():
+            lines.append(f"  {name}: {error.strip().splitlines()[-1] if error.strip() else 'failed'}\n"
+                         f"    log: {err} (stdout {out})")
+        if hint:
+            lines.append(hint)
+        super().__init__("\n".join(lines))
+
+
+def _submitit() -> Any:
+    try:
+        import submitit
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeError("mcwes.launch: the launchers need submitit; install it with "
+                           "pip install \"mcwes[cluster]\" (or pip install submitit)") from exc
+    return submitit
+
+
+def _executor(options: LaunchOptions, folder: Path, n_units: int) -> Any:
+    submitit = _submitit()
+    if options.launcher == "local":
+        ex = submitit.LocalExecutor(folder=str(folder))
+        ex.update_parameters(timeout_min=options.time_min, gpus_per_node=options.gpus_per_job)
+        return ex
+    ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+    params: dict[str, Any] = {"timeout_min": options.time_min, "slurm_array_parallelism": min(options.jobs, n_units),
+                              "nodes": 1, "tasks_per_node": 1, "cpus_per_task": options.cpus_per_job or 1,
+                              "name": "mcwes"}
+    if options.gpus_per_job:
+        params["gpus_per_node"] = options.gpus_per_job
+    if options.mem_gb is not None:
+        params["mem_gb"] = options.mem_gb
+    if options.partition:
+        params["slurm_partition"] = options.partition
+    if options.account:
+        params["slurm_account"] = options.account
+    params.update({k if k.startswith("slurm_") else f"slurm_{k}": v for k, v in options.slurm_extra.items()})
+    ex.update_parameters(**params)
+    return ex
+
+
+def _in_job(threads: Optional[int], fn: Callable[..., Any], *args: Any) -> Any:
+    """What each job runs: cap torch's threads (local jobs share the machine), then the unit."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return fn(*args)
+
+
+def run_units(units: Sequence[Unit], options: LaunchOptions, folder: Union[str, Path], *,
+              poll_s: float = 0.2, hint: str = "") -> dict[str, Any]:
+    """Run every unit as a job and wait for all of them; returns ``{name: result}``.
+
+    Raises :class:`UnitFailed` after every unit has finished when any failed, naming each failed unit
+    with its job's stderr/stdout files (``hint`` is appended to the message).
+    """
+    names = [u.name for u in units]
+    if len(set(names)) != len(names):
+        raise ValueError(f"mcwes.launch.run_units: expected distinct unit names, got {names}")
+    if not units:
+        return {}
+    folder = Path(folder)
+    ex = _executor(options, folder / "%j", len(units))
+    threads = options.cpus_per_job
+    if options.launcher == "local" and threads is None:
+        threads = max(1, (os.cpu_count() or 1) // options.jobs)
+    jobs: dict[str, Any] = {}
+    if options.launcher == "slurm":
+        with ex.batch():
+            submitted = [ex.submit(_in_job, threads, u.fn, *u.args) for u in units]
+        jobs = dict(zip(names, submitted))
+        for name, job in jobs.items():
+            log.info("unit %s: Slurm job %s (log %s)", name, job.job_id, job.paths.stderr)
+    else:
+        _run_local(ex, units, options, threads, jobs, poll_s)
+    results: dict[str, Any] = {}
+    failures: dict[str, tuple[str, Path, Path]] = {}
+    for name, job in jobs.items():
+        error = job.exception()
+        if error is None:
+            results[name] = job.result()
+        else:
+            failures[name] = (str(error), Path(job.paths.stdout), Path(job.paths.stderr))
+    if failures:
+        raise UnitFailed(failures, hint)
+    return results
+
+
+def _run_local(ex: Any, units: Sequence[Unit], options: LaunchOptions, threads: Optional[int], jobs: dict[str, Any],
+               poll_s: float) -> None:
+    """Feed the local executor ``options.jobs`` units at a time, each running job on its own GPUs."""
+    pending = list(units)
+    running: dict[int, Any] = {}  # slot -> job
+    g = options.gpus_per_job
+    while pending or running:
+        for slot in [s for s, job in running.items() if job.done()]:
+            del running[slot]
+        free = [s for s in range(options.jobs) if s not in running]
+        while pending and free:
+            slot = free.pop(0)
+            unit = pending.pop(0)
+            if g:
+                ex.update_parameters(visible_gpus=tuple(range(slot * g, (slot + 1) * g)))
+            job = ex.submit(_in_job, threads, unit.fn, *unit.args)
+            running[slot] = jobs[unit.name] = job
+            log.info("unit %s: local job %s (log %s)", unit.name, job.job_id, job.paths.stderr)
+        if running:
+            time.sleep(poll_s)
+
+
+# ---------------------------------------------------------------------------------------------- LOSO
+
+
+def _fold_unit(features: str, annotations: str, config: Config, directory: str, subject: str,
+               device: Optional[str], kernels: Optional[bool], probe: bool) -> Any:
+    """One LOSO fold in a job: open the dataset from its files, run the sequential code's fold."""
+    from .commands.train import open_dataset
+    from .crossval import _run_fold
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    dataset = open_dataset(Path(features), Path(annotations), config)
+    return _run_fold(dataset, config, Path(directory), [subject], device, False, kernels, probe)
+
+
+def loso(features: Union[str, Path], annotations: Union[str, Path], config: Config, out_dir: Union[str, Path],
+         options: Optional[LaunchOptions] = None, *, folds: Optional[Sequence[str]] = None,
+         device: Optional[str] = None, kernels: Optional[bool] = None, probe: bool = False) -> Any:
+    """Leave-one-subject-out with one job per fold (:func:`mcwes.loso` through a launcher).
+
+    Args:
+        features, annotations: the dataset's files (each job opens them itself, so nothing big is
+            pickled; on a cluster they must be on a shared file system).
+        config: the run's configuration (``model.feature_dim`` must match the features).
+        out_dir: as for :func:`mcwes.loso`: ``folds/<subject>/``, the pooled ``predictions.csv`` and
+            ``metrics.json``; job logs under ``options.log_dir`` (default ``out_dir/jobs``).
+        options: the launcher (default: local, one job at a time).
+        folds: the subjects to hold out (default: all); done folds (``fold.json``) are not run again.
+
+    Returns the :class:`mcwes.LosoResult`; raises :class:`UnitFailed` (after the other folds finished)
+    naming the failed folds, their log files, and how to retry them.
+    """
+    from .commands.train import open_dataset
+    from .crossval import _check_folds, _pool, _run_fold
+
+    options = options or LaunchOptions()
+    out = Path(out_dir).resolve()
+    dataset = open_dataset(Path(features), Path(annotations), config)
+    chosen = _check_folds(dataset, config, folds)
+    out.mkdir(parents=True, exist_ok=True)
+    config.to_yaml(out / "config.yaml")
+    fold_dir = {s: out / "folds" / s for s in chosen}
+    todo = [s for s in chosen if not (fold_dir[s] / "fold.json").exists()]
+    log.info("mcwes.launch.loso: %d fold(s), %d to run through the %s launcher (%d at a time)", len(chosen),
+             len(todo), options.launcher, options.jobs)
+    units = [Unit(s, _fold_unit, (str(Path(features).resolve()), str(Path(annotations).resolve()), config,
+                                  str(fold_dir[s]), s, device, kernels, probe)) for s in todo]
+    try:
+        ran = run_units(units, options, options.log_dir or out / "jobs")
+    except UnitFailed as exc:
+        raise UnitFailed(exc.failures, "the other folds are done and kept; retry the failed ones alone with "
+                                       f"--folds {','.join(exc.failures)} (Python: folds=[...])") from None
+    results = [ran[s] if s in ran else _run_fold(dataset, config, fold_dir[s], [s], device, False, kernels, probe)
+               for s in chosen]
+    return _pool(config, dataset, chosen, results, out)
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def add_arguments(parser: Any) -> None:
+    """The launcher options of a subcommand (``mcwes train --loso``; the same everywhere units are run)."""
+    g = parser.add_argument_group("scale-out (docs/scale-out.md; needs pip install \"mcwes[cluster]\")")
+    g.add_argument("--launcher", choices=LAUNCHERS,
+                   help="run the units (LOSO folds) as submitit jobs: local processes or a Slurm job array")
+    g.add_argument("--launcher-config", type=Path, metavar="YAML",
+                   help="launcher options from a YAML file (keys: the option names below with _, e.g. "
+                        "partition, time_min, mem_gb, account, slurm_extra); the command line overrides it")
+    g.add_argument("--jobs", type=int, help="units running at the same time (default 1)")
+    g.add_argument("--gpus-per-job", type=int, help="GPUs per job (default 0)")
+    g.add_argument("--cpus-per-job", type=int, help="CPU cores (torch threads) per job (local default: cores / jobs)")
+    g.add_argument("--partition", help="Slurm partition")
+    g.add_argument("--time", dest="time_min", type=int, metavar="MINUTES", help="time limit per job (default 1440)")
+    g.add_argument("--mem-gb", type=float, help="Slurm memory per job in GB")
+    g.add_argument("--account", help="Slurm account")
+
+
+_OPTION_ARGS = ("jobs", "gpus_per_job", "cpus_per_job", "partition", "time_min", "mem_gb", "account")
+
+
+def options_from_args(args: Any, op: str) -> Optional[LaunchOptions]:
+    """The :class:`LaunchOptions` of parsed arguments, or None when no launcher was asked for."""
+    given = {k: getattr(args, k, None) for k in _OPTION_ARGS}
+    if args.launcher is None and args.launcher_config is None:
+        stray = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+        if stray:
+            raise ValueError(f"{op}: {', '.join(stray)} configure a launcher; expected --launcher local|slurm with them")
+        return None
+    overrides = {"launcher": args.launcher, **given}
+    if args.launcher_config is not None:
+        return LaunchOptions.from_yaml(args.launcher_config, **overrides)
+    return LaunchOptions(**{k: v for k, v in overrides.items() if v is not None})
