@@ -5,20 +5,27 @@ Contenders (same inputs, same thread count, same run):
   sdpa       torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask, scale=scale)
   mcwes      the fused kernel
 Correctness first (every contender vs the float64 composite on a small case), then the median time of
-the forward and of forward + backward (the contenders take turns, one call each per round; glibc's
-mmap threshold fixed at 32 MiB), and the peak memory of one forward + backward: CPU resident-set growth
-over the call (VmHWM after resetting it via /proc/self/clear_refs, with glibc made to map and unmap
-every block of 64 KiB or more for that call) or torch.cuda.max_memory_allocated on CUDA.
+the forward and of forward + backward (the contenders take turns, one call each per round), and the peak memory of one forward + backward: CPU resident-set
+growth over the call (VmHWM after resetting it via /proc/self/clear_refs, with glibc made to return large
+blocks to the OS at once) or torch.cuda.max_memory_allocated on CUDA.
 
   python benchmarks/bench_cscm_attention.py [--quick] [--threads 2] [--device cpu|cuda] [--isa avx2] [--out FILE]
 """
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
+import os
+import sys
 import time
 from pathlib import Path
+
+# Large blocks must go back to the OS when freed, or resident-set growth under-reports peaks. The
+# timings then include the page faults of every large block, for every contender; --no-peak keeps
+# glibc's default (a long-running program reusing its heap) and leaves the memory columns out.
+if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None and "--no-peak" not in sys.argv:
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    os.execv(sys.executable, [sys.executable, *sys.argv])
 
 from _common import add_isa_argument, describe, machine  # applies --isa before torch loads
 
@@ -99,24 +106,8 @@ def _status_kib(key: str) -> int:
     raise RuntimeError(key)
 
 
-_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-try:
-    _LIBC = ctypes.CDLL(None)
-    _LIBC.mallopt  # noqa: B018  (glibc only)
-except (OSError, AttributeError):  # pragma: no cover - not glibc
-    _LIBC = None
-
-
-def _mmap_threshold(nbytes: int) -> None:
-    if _LIBC is not None:
-        _LIBC.mallopt(_M_MMAP_THRESHOLD, nbytes)
-
-
 def peak_bytes(fn, device: str) -> float:
-    """Peak memory above the level before the call (bytes). On the CPU, glibc is made to map every
-    block of 64 KiB or more afresh (and unmap it at free) for this call only, or resident-set growth
-    under-reports peaks; timings run with 32 MiB (glibc's own ceiling), as a long-running program
-    that reuses its heap would, so they do not pay page faults that a real caller would not."""
+    """Peak memory above the level before the call (bytes)."""
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -124,14 +115,10 @@ def peak_bytes(fn, device: str) -> float:
         fn()
         torch.cuda.synchronize()
         return float(torch.cuda.max_memory_allocated() - base)
-    _mmap_threshold(65536)
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
-        base = _status_kib("VmRSS:")
-        fn()
-        return float(_status_kib("VmHWM:") - base) * 1024.0
-    finally:
-        _mmap_threshold(32 << 20)
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
+    base = _status_kib("VmRSS:")
+    fn()
+    return float(_status_kib("VmHWM:") - base) * 1024.0
 
 
 def check(device: str) -> None:
@@ -157,12 +144,13 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 10], help="B values of the full grid")
     p.add_argument("--lengths", type=int, nargs="+", default=[250, 368, 1000, 4000], help="T values of the full grid")
+    p.add_argument("--no-peak", action="store_true",
+                   help="no peak-memory measurement, and timings with glibc's default allocator settings")
     p.add_argument("--clock", choices=list(CLOCK), default="wall",
                    help="wall time, or the process's CPU time (meaningful with --threads 1 on a loaded machine)")
     add_isa_argument(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    _mmap_threshold(32 << 20)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("")
     print(f"mcwes {mcwes.__version__}, device {args.device}; {describe(args.device)}")
@@ -187,7 +175,7 @@ def main() -> None:
         for name, f in fns.items():
             rec[f"fwd_s_{name}"] = fwd[name]
             rec[f"fwdbwd_s_{name}"] = fwdbwd[name]
-            rec[f"peak_bytes_{name}"] = peak_bytes(fwd_bwd(f, q), args.device)
+            rec[f"peak_bytes_{name}"] = None if args.no_peak else peak_bytes(fwd_bwd(f, q), args.device)
         best_f = min(rec["fwd_s_composite"], rec["fwd_s_sdpa"])
         best_fb = min(rec["fwdbwd_s_composite"], rec["fwdbwd_s_sdpa"])
         rec["speedup_fwd_vs_best"] = best_f / rec["fwd_s_mcwes"]
@@ -199,8 +187,8 @@ def main() -> None:
               f"{rec['fwd_s_mcwes']*1e3:>8.1f} {rec['speedup_fwd_vs_best']:>6.2f} | "
               f"{rec['fwdbwd_s_composite']*1e3:>12.1f} {rec['fwdbwd_s_sdpa']*1e3:>8.1f} "
               f"{rec['fwdbwd_s_mcwes']*1e3:>8.1f} {rec['speedup_fwdbwd_vs_best']:>6.2f} | "
-              f"{rec['peak_bytes_composite']*mib:>14.0f} {rec['peak_bytes_sdpa']*mib:>7.0f} "
-              f"{rec['peak_bytes_mcwes']*mib:>7.0f}", flush=True)
+              + ("" if args.no_peak else f"{rec['peak_bytes_composite']*mib:>14.0f} {rec['peak_bytes_sdpa']*mib:>7.0f} "
+                                         f"{rec['peak_bytes_mcwes']*mib:>7.0f}"), flush=True)
 
 
 if __name__ == "__main__":
