@@ -5,11 +5,11 @@ Contenders (same inputs, same thread count, same run):
   sdpa       torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask, scale=scale)
   mcwes      the fused kernel
 Correctness first (every contender vs the float64 composite on a small case), then the median time of
-the forward and of forward + backward, and the peak memory of one forward + backward: CPU resident-set
+the forward and of forward + backward (the contenders take turns, one call each per round), and the peak memory of one forward + backward: CPU resident-set
 growth over the call (VmHWM after resetting it via /proc/self/clear_refs, with glibc made to return large
 blocks to the OS at once) or torch.cuda.max_memory_allocated on CUDA.
 
-  python benchmarks/bench_cscm_attention.py [--quick] [--threads 2] [--device cpu|cuda] [--out FILE]
+  python benchmarks/bench_cscm_attention.py [--quick] [--threads 2] [--device cpu|cuda] [--isa avx2] [--out FILE]
 """
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-# Large blocks must go back to the OS when freed, or resident-set growth under-reports peaks.
-if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
+# Large blocks must go back to the OS when freed, or resident-set growth under-reports peaks. The
+# timings then include the page faults of every large block, for every contender; --no-peak keeps
+# glibc's default (a long-running program reusing its heap) and leaves the memory columns out.
+if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None and "--no-peak" not in sys.argv:
     os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"
     os.execv(sys.executable, [sys.executable, *sys.argv])
 
@@ -68,16 +70,25 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def median_time(fn, reps: int, device: str) -> float:
-    fn()
-    sync(device)
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def median_times(fns: dict, reps: int, device: str, clock=time.perf_counter) -> dict:
+    """Median time of one call of each contender. The contenders take turns (one call each per
+    round), so load from other jobs on a shared machine hits all of them alike and the ratios hold.
+    clock=time.process_time measures the CPU time the process got instead of wall time: with one
+    thread on a loaded machine, the work done, not the waits for a core."""
+    times: dict = {name: [] for name in fns}
+    for fn in fns.values():
         fn()
         sync(device)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = clock()
+            fn()
+            sync(device)
+            times[name].append(clock() - start)
+    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
 
 
 def fwd_bwd(f, q: torch.Tensor):
@@ -134,6 +145,10 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 10], help="B values of the full grid")
     p.add_argument("--lengths", type=int, nargs="+", default=[250, 368, 1000, 4000], help="T values of the full grid")
+    p.add_argument("--no-peak", action="store_true",
+                   help="no peak-memory measurement, and timings with glibc's default allocator settings")
+    p.add_argument("--clock", choices=list(CLOCK), default="wall",
+                   help="wall time, or the process's CPU time (meaningful with --threads 1 on a loaded machine)")
     add_isa_argument(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -152,11 +167,16 @@ def main() -> None:
         q = torch.randn((B, T, D), generator=g).to(args.device)
         lengths = torch.full((B,), T, dtype=torch.int64, device=args.device)
         reps = args.reps if B * T * T <= 4_000_000 else max(2, args.reps // 2)
-        rec = {"B": B, "T": T, "D": D, "scale": SCALE, "threads": args.threads, "device": args.device}
-        for name, f in contenders(lengths, T, full=True).items():
-            rec[f"fwd_s_{name}"] = median_time(lambda: f(q), reps, args.device)
-            rec[f"fwdbwd_s_{name}"] = median_time(fwd_bwd(f, q), reps, args.device)
-            rec[f"peak_bytes_{name}"] = peak_bytes(fwd_bwd(f, q), args.device)
+        rec = {"B": B, "T": T, "D": D, "scale": SCALE, "threads": args.threads, "device": args.device,
+               "clock": args.clock}
+        fns = contenders(lengths, T, full=True)
+        clock = CLOCK[args.clock]
+        fwd = median_times({name: (lambda f=f: f(q)) for name, f in fns.items()}, reps, args.device, clock)
+        fwdbwd = median_times({name: fwd_bwd(f, q) for name, f in fns.items()}, reps, args.device, clock)
+        for name, f in fns.items():
+            rec[f"fwd_s_{name}"] = fwd[name]
+            rec[f"fwdbwd_s_{name}"] = fwdbwd[name]
+            rec[f"peak_bytes_{name}"] = None if args.no_peak else peak_bytes(fwd_bwd(f, q), args.device)
         best_f = min(rec["fwd_s_composite"], rec["fwd_s_sdpa"])
         best_fb = min(rec["fwdbwd_s_composite"], rec["fwdbwd_s_sdpa"])
         rec["speedup_fwd_vs_best"] = best_f / rec["fwd_s_mcwes"]
@@ -168,8 +188,8 @@ def main() -> None:
               f"{rec['fwd_s_mcwes']*1e3:>8.1f} {rec['speedup_fwd_vs_best']:>6.2f} | "
               f"{rec['fwdbwd_s_composite']*1e3:>12.1f} {rec['fwdbwd_s_sdpa']*1e3:>8.1f} "
               f"{rec['fwdbwd_s_mcwes']*1e3:>8.1f} {rec['speedup_fwdbwd_vs_best']:>6.2f} | "
-              f"{rec['peak_bytes_composite']*mib:>14.0f} {rec['peak_bytes_sdpa']*mib:>7.0f} "
-              f"{rec['peak_bytes_mcwes']*mib:>7.0f}", flush=True)
+              + ("" if args.no_peak else f"{rec['peak_bytes_composite']*mib:>14.0f} {rec['peak_bytes_sdpa']*mib:>7.0f} "
+                                         f"{rec['peak_bytes_mcwes']*mib:>7.0f}"), flush=True)
 
 
 if __name__ == "__main__":

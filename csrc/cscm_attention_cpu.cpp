@@ -172,14 +172,18 @@ void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, Packed
   team_for(team, p.nb, [&](int64_t J) {
     const int64_t j0 = J * kBS, bj = std::min(kBS, L - j0);
     T* panel = p.panels.data() + J * D * kBS;
-    T* strip = p.strips.data() + J * kBS * Dp;
-    for (int64_t j = 0; j < kBS; ++j) {
-      for (int64_t d = 0; d < D; ++d) {
-        const T v = j < bj ? src(b, j0 + j, d) : T(0);
-        panel[d * kBS + j] = v;
-        strip[(d / ns) * kBS * ns + j * ns + d % ns] = v;
+    // One 16-column strip at a time: its kBS×16 values and the 16 panel rows they go to (4 KiB
+    // each in float) stay in L1 while the block's rows are read.
+    for (int64_t d0 = 0; d0 < Dp; d0 += ns) {
+      T* strip = p.strips.data() + J * kBS * Dp + d0 * kBS;
+      const int64_t dn = std::min(ns, D - d0);
+      for (int64_t j = 0; j < kBS; ++j) {
+        for (int64_t dd = 0; dd < ns; ++dd) {
+          const T v = j < bj && dd < dn ? src(b, j0 + j, d0 + dd) : T(0);
+          strip[j * ns + dd] = v;
+          if (dd < dn) panel[(d0 + dd) * kBS + j] = v;
+        }
       }
-      for (int64_t d = D; d < Dp; ++d) strip[(d / ns) * kBS * ns + j * ns + d % ns] = T(0);
     }
   });
 }
