@@ -5,7 +5,8 @@ Contenders (same inputs, same thread count, same run):
   sdpa       torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask, scale=scale)
   mcwes      the fused kernel
 Correctness first (every contender vs the float64 composite on a small case), then the median time of
-the forward and of forward + backward (the contenders take turns, one call each per round), and the peak memory of one forward + backward: CPU resident-set
+the forward and of forward + backward (the contenders take turns, one call each per round), and the
+peak memory of one forward + backward: CPU resident-set
 growth over the call (VmHWM after resetting it via /proc/self/clear_refs, with glibc made to return large
 blocks to the OS at once) or torch.cuda.max_memory_allocated on CUDA.
 

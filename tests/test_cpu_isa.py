@@ -121,6 +121,6 @@ def test_paths_agree_at_paper_size(restore_cap):
         (out * g).sum().backward()
         results[isa] = (out.detach(), x.grad)
     base_out, base_grad = results["scalar"]
-    for isa, (out, grad) in results.items():
+    for _isa, (out, grad) in results.items():
         assert_close(out, base_out, rtol=1e-5, atol=1e-5)
         assert_close(grad, base_grad, rtol=1e-4, atol=5e-4)
