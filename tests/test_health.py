@@ -140,3 +140,11 @@ def test_trainer_records_attention_shape():
     trainer.fit()
     assert len(trainer.history) == 3
     assert all(0 <= r["attention_mean"] <= 1 and r["attention_spread"] >= 0 for r in trainer.history)
+
+
+def test_bad_device_and_overflowing_lengths_are_named():
+    with pytest.raises(ValueError, match="mcwes.Trainer: expected device"):
+        mcwes.train.resolve_device("bogus")
+    model = mcwes.MCWES(mcwes.config.ModelConfig(feature_dim=4, attention_hidden=4))
+    with pytest.raises(ValueError, match="mcwes.MCWES: expected lengths"):
+        model(torch.zeros(1, 3, 8), [2**64])

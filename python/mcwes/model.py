@@ -277,7 +277,11 @@ class MCWES(nn.Module):
         B, T, _ = x.shape
         if lengths is None:
             return x, torch.full((B,), T, dtype=torch.int64, device=x.device)
-        len_t = torch.as_tensor(lengths, device=x.device)
+        try:
+            len_t = torch.as_tensor(lengths, device=x.device)
+        except (OverflowError, RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError(f"mcwes.MCWES: expected lengths to be {B} integers in [0, {T}] (one per video), "
+                             f"got {lengths!r:.80} ({type(exc).__name__}: {exc})") from None
         if len_t.dtype.is_floating_point or len_t.dtype == torch.bool or tuple(len_t.shape) != (B,):
             raise ValueError(f"mcwes.MCWES: expected lengths to be {B} integers (one per video), "
                              f"got {len_t.dtype} of shape {tuple(len_t.shape)}")

@@ -112,7 +112,9 @@ def resolve_device(device: Union[str, torch.device, None] = None) -> torch.devic
     """``device`` as a torch.device; None picks CUDA when torch can use a GPU, else the CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    from .checks import device as checked_device
+
+    return checked_device(device, "mcwes.Trainer", "device")
 
 
 def _check_items(items: Sequence[TrainingItem], config: Config) -> tuple[list[torch.Tensor], np.ndarray]:
