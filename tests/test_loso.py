@@ -72,14 +72,20 @@ def test_loso_rejects_unknown_folds_and_mismatched_config(dataset, tmp_path):
         mcwes.loso(dataset, tiny_config().replace(data={"fps": 200.0}), tmp_path)
 
 
-def test_command_line_end_to_end(tmp_path, capsys):
+def _synth_and_train(tmp_path, subjects, *train_args):
+    """``mcwes synth`` a small casme2 set, then ``mcwes train`` on it; returns (data folder, xlsx, run folder)."""
     data = tmp_path / "data"
-    assert cli.main(["synth", "--preset", "casme2", "--out", str(data), "--subjects", "2", "--feature-dim", str(D),
-                     "--frames", "300", "400"]) == 0
+    assert cli.main(["synth", "--preset", "casme2", "--out", str(data), "--subjects", str(subjects), "--feature-dim",
+                     str(D), "--frames", "300", "400"]) == 0
     xlsx = next(data.glob("*.xlsx"))
     run = tmp_path / "run"
     assert cli.main(["train", "--features", str(data / "features"), "--annotations", str(xlsx), "--out", str(run),
-                     "--iterations", "3", "--loso", "--folds", "s15", "--no-progress"]) == 0
+                     "--iterations", "3", "--no-progress", *train_args]) == 0
+    return data, xlsx, run
+
+
+def test_command_line_end_to_end(tmp_path, capsys):
+    data, xlsx, run = _synth_and_train(tmp_path, 2, "--loso", "--folds", "s15")
     assert "F1-ME(p)" in capsys.readouterr().out
     health = json.loads((run / "folds" / "s15" / "health.json").read_text())
     assert set(health["auc"]) == {"train", "test"} and health["losses"]["dc1"]["first"] > 0
@@ -129,13 +135,7 @@ def test_demo_split_mode_with_neutral_videos(tmp_path):
 
 
 def test_train_command_writes_and_prints_the_health_report(tmp_path, capsys):
-    data = tmp_path / "data"
-    assert cli.main(["synth", "--preset", "casme2", "--out", str(data), "--subjects", "3", "--feature-dim", str(D),
-                     "--frames", "300", "400"]) == 0
-    xlsx = next(data.glob("*.xlsx"))
-    run = tmp_path / "one"
-    assert cli.main(["train", "--features", str(data / "features"), "--annotations", str(xlsx), "--out", str(run),
-                     "--iterations", "3", "--holdout", "s15", "--probe", "--no-progress"]) == 0
+    _, _, run = _synth_and_train(tmp_path, 3, "--holdout", "s15", "--probe")
     err = capsys.readouterr().err
     assert "training health:" in err and "attention AUC vs background (test)" in err
     health = json.loads((run / "health.json").read_text())
