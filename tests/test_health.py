@@ -148,3 +148,17 @@ def test_bad_device_and_overflowing_lengths_are_named():
     model = mcwes.MCWES(mcwes.config.ModelConfig(feature_dim=4, attention_hidden=4))
     with pytest.raises(ValueError, match="mcwes.MCWES: expected lengths"):
         model(torch.zeros(1, 3, 8), [2**64])
+
+
+def test_evaluate_knows_expression_free_videos():
+    """Predictions for a listed video without intervals are false positives, not a naming mismatch."""
+    import warnings
+
+    preds = [mcwes.Proposal("a", 0, 40, 1.0, "MaE", "MaE"), mcwes.Proposal("neutral", 0, 40, 0.5, "MaE", "MaE")]
+    gt = [("a", 0, 40, "MaE")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = mcwes.evaluate(preds, gt, fps=30, videos=["a", "neutral"])
+    assert r.report == [] and r.counts["overall"].fp == 1
+    with pytest.warns(UserWarning, match="not in the ground truth"):
+        assert mcwes.evaluate(preds, gt, fps=30).report

@@ -124,7 +124,7 @@ def _check_folds(dataset: Any, config: Config, folds: Optional[Sequence[str]], o
 def _pool(config: Config, dataset: Any, chosen: Sequence[str], results: list[FoldResult], out: Path) -> LosoResult:
     pooled = Proposals(p for r in results for p in r.predictions)
     gt = _ground_truth(dataset, chosen)
-    evaluation = evaluate(pooled, gt, fps=config.data.fps)
+    evaluation = evaluate(pooled, gt, fps=config.data.fps, videos=_videos(dataset, chosen))
     write_proposals_csv(out / "predictions.csv", pooled)
     (out / "metrics.json").write_text(json.dumps({
         "pooled": evaluation.to_dict(),
@@ -164,7 +164,8 @@ def _run_fold(dataset: Any, config: Config, directory: Path, held_out: Sequence[
         predictions = read_proposals_csv(directory / "predictions.csv", fps=config.data.fps)
         info = json.loads(done.read_text())
         log.info("fold %s already done (%s): reusing its predictions", subject, done)
-        return FoldResult(subject, predictions, evaluate(predictions, gt, fps=config.data.fps), directory,
+        return FoldResult(subject, predictions, evaluate(predictions, gt, fps=config.data.fps,
+                                                         videos=_videos(dataset, held_out)), directory,
                           float(info.get("seconds", 0.0)), reused=True)
     directory.mkdir(parents=True, exist_ok=True)
     log.info("fold %s: training on %d videos, testing on %d", subject, len(train_set), len(test_set))
@@ -174,7 +175,7 @@ def _run_fold(dataset: Any, config: Config, directory: Path, held_out: Sequence[
     seconds = time.perf_counter() - start
     write_health(model, train_set, test_set, directory, label=f"fold {subject}", probe=probe)
     write_proposals_csv(directory / "predictions.csv", predictions)
-    evaluation = evaluate(predictions, gt, fps=config.data.fps)
+    evaluation = evaluate(predictions, gt, fps=config.data.fps, videos=_videos(dataset, held_out))
     (directory / "metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=2, default=_json_default))
     done.write_text(json.dumps({"subject": subject, "seconds": seconds, "videos": len(test_set)}))
     return FoldResult(subject, predictions, evaluation, directory, seconds)
@@ -197,11 +198,15 @@ def write_health(model: Any, train_set: Any, test_set: Any, directory: Union[str
     return report
 
 
+def _videos(dataset: Any, subjects: Sequence[str]) -> list[str]:
+    """Every video of these subjects, expression-free ones included."""
+    info = dataset.info
+    return sorted(set(info.loc[info["subject"].astype(str).isin([str(s) for s in subjects]), "video"]))
+
+
 def _ground_truth(dataset: Any, subjects: Sequence[str]) -> pd.DataFrame:
     gt = dataset.ground_truth()
-    info = dataset.info
-    videos = set(info.loc[info["subject"].astype(str).isin([str(s) for s in subjects]), "video"])
-    return gt[gt["video"].isin(videos)].reset_index(drop=True)
+    return gt[gt["video"].isin(set(_videos(dataset, subjects)))].reset_index(drop=True)
 
 
 def _json_default(value: Any) -> Any:

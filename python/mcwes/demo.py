@@ -169,7 +169,7 @@ def run_demo(out_dir: str | Path = "demo_out", *, recipe: DemoRecipe = QUICK, de
     result = run(dataset, config, out / recipe.mode, folds=folds, device=device, progress=progress, probe=True)
     test = dataset.subset(subjects=folds)
     baseline_preds = energy_baseline(test)
-    baseline = evaluate(baseline_preds, test.ground_truth(), fps=dataset.fps)
+    baseline = evaluate(baseline_preds, test.ground_truth(), fps=dataset.fps, videos=test.videos)
     baseline_preds.to_csv(out / "baseline_predictions.csv")
     seconds = time.perf_counter() - start
     health = [json.loads((f.directory / "health.json").read_text()) for f in result.folds

@@ -25,6 +25,7 @@ def evaluate(
     matching: str = "megc",
     score_threshold: float | None = None,
     ap: bool = True,
+    videos: Sequence[str] | None = None,
 ) -> EvaluationResult:
     """Evaluate spotted intervals against ground truth (docs/method.md §5).
 
@@ -38,6 +39,9 @@ def evaluate(
         matching: "megc" (the organisers' counting, default) or "one_to_one".
         score_threshold: drop predictions scoring below it first (None: keep all).
         ap: also compute AP per class and mAP over tIoU 0.1:0.1:0.7.
+        videos: every video the ground truth covers, those without any interval included
+            (expression-free videos). Predictions for a video in neither ``ground_truth`` nor
+            ``videos`` are reported as a naming mismatch; None: only the ground truth's videos are known.
 
     Returns:
         An :class:`EvaluationResult`; ``print(result.table())`` shows the paper's columns.
@@ -57,7 +61,7 @@ def evaluate(
     g = _read(ground_truth, "ground_truth", fps, codes)
     n_gt_videos = len(codes)
     p = _read(predictions, "predictions", fps, codes)
-    report = _unmatched_videos(p, codes, n_gt_videos)
+    report = _unmatched_videos(p, codes, n_gt_videos, {str(v) for v in videos} if videos is not None else set())
     if score_threshold is not None:
         p = p.take(p.score >= float(score_threshold))
 
@@ -88,13 +92,14 @@ def evaluate(
     )
 
 
-def _unmatched_videos(p: Any, codes: dict[str, int], n_gt_videos: int) -> list[str]:
-    """Warn (and return the warning) when predictions name videos the ground truth does not have:
-    every such prediction is a false positive, which is almost always a naming mismatch."""
-    outside = p.video >= n_gt_videos
+def _unmatched_videos(p: Any, codes: dict[str, int], n_gt_videos: int, known: set[str]) -> list[str]:
+    """Warn (and return the warning) when predictions name videos the ground truth does not have
+    (and that are not among the ``known`` expression-free videos): every such prediction is a false
+    positive, which is almost always a naming mismatch."""
+    names = {code: name for name, code in codes.items()}
+    outside = (p.video >= n_gt_videos) & ~np.isin(p.video, [codes[v] for v in known if v in codes])
     if not outside.any():
         return []
-    names = {code: name for name, code in codes.items()}
     missing = sorted({names[int(c)] for c in np.unique(p.video[outside])})
     n_videos = len(np.unique(p.video))
     scope = (f"none of the {n_videos} predicted videos is in the ground truth" if len(missing) == n_videos
