@@ -41,7 +41,7 @@ class LineProgress:
         print(f"{self.desc}: {self.n}/{self.total} ({elapsed:.0f} s){tail}", file=self.file, flush=True)
 
     def close(self) -> None:
-        pass
+        """Nothing to release: every line was written and flushed as it came (tqdm's interface)."""
 
     def __enter__(self) -> "LineProgress":
         return self

@@ -142,14 +142,12 @@ def feature_array(x: object, where: str, what: str, *, width: Optional[int] = No
 
 def lengths_array(lengths: object, where: str, *, batch: int, steps: int, arg: str = "lengths") -> np.ndarray:
     """``[batch]`` integer lengths in ``[0, steps]`` as int64; floats, bools and values beyond int64 are refused."""
-    try:
-        import torch
-        if isinstance(lengths, torch.Tensor):
-            if lengths.dtype.is_floating_point or lengths.is_complex() or lengths.dtype == torch.bool:
-                fail(where, arg, f"be {batch} integers", f"dtype {lengths.dtype}", TypeError)
-            lengths = lengths.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
+    import torch
+
+    if isinstance(lengths, torch.Tensor):
+        if lengths.dtype.is_floating_point or lengths.is_complex() or lengths.dtype == torch.bool:
+            fail(where, arg, f"be {batch} integers", f"dtype {lengths.dtype}", TypeError)
+        lengths = lengths.detach().cpu().numpy()
     if isinstance(lengths, (list, tuple)):
         values = []
         for i, v in enumerate(lengths):
@@ -267,3 +265,13 @@ def device(spec: object, where: str, arg: str = "device") -> Any:
     elif dev.type != "cpu":
         fail(where, arg, "be a CPU or CUDA device", repr(str(dev)))
     return dev
+
+
+def training_arguments(args: Any, where: str) -> None:
+    """The options every training command shares (``--iterations``, ``--seed``, ``--device``), checked
+    before any file is read or written."""
+    if args.iterations is not None:
+        positive_int(args.iterations, where, "--iterations")
+    if args.seed is not None:
+        int64_value(args.seed, where, "--seed")
+    device(args.device, where, "--device")

@@ -213,8 +213,6 @@ def spot_inputs(draw):
             lengths = torch.tensor(draw(st.lists(st.integers(0, T), min_size=B, max_size=B)), dtype=torch.int64)
             lengths_valid_T = lengths.tolist()
         kwargs["lengths"] = lengths
-        if as_tensor:
-            pass
     if as_tensor:
         tdtype = {np.float32: torch.float32, np.float64: torch.float64, np.float16: torch.float16,
                   np.int32: torch.int32, np.int64: torch.int64, np.uint8: torch.uint8,

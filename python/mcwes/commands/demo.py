@@ -23,11 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from ..demo import FULL, QUICK, run_demo, with_overrides
 
     where = "mcwes demo"
-    if args.iterations is not None:
-        checks.positive_int(args.iterations, where, "--iterations")
-    if args.seed is not None:
-        checks.int64_value(args.seed, where, "--seed")
-    checks.device(args.device, where, "--device")
+    checks.training_arguments(args, where)
     checks.output_dir(args.out, where, "--out")
 
     recipe = with_overrides(FULL if args.full else QUICK, seed=args.seed, iterations=args.iterations)

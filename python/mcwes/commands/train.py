@@ -76,11 +76,7 @@ def check_args(args: argparse.Namespace) -> None:
     from .. import checks
 
     where = "mcwes train"
-    if args.iterations is not None:
-        checks.positive_int(args.iterations, where, "--iterations")
-    if args.seed is not None:
-        checks.int64_value(args.seed, where, "--seed")
-    checks.device(args.device, where, "--device")
+    checks.training_arguments(args, where)
     if not args.features.exists():
         checks.existing_dir(args.features, where, "--features")
     checks.existing_file(args.annotations, where, "--annotations")
