@@ -239,3 +239,10 @@ def test_bad_labels_raise():
         losses.loss_dc1(out, torch.ones(2, 3), H)
     with pytest.raises(ValueError, match="labels"):
         losses.mcwes_losses(out, torch.ones(3, 2), _config())
+
+
+@pytest.mark.parametrize("lengths", [[0, 0], [0, 5], [5, 0]])
+def test_zero_length_video_in_a_training_batch_is_named(lengths):
+    out = _output(lengths, 6)
+    with pytest.raises(ValueError, match=r"at least one valid snippet.*length 0 for batch item"):
+        losses.mcwes_losses(out, torch.ones(2, 2), _config())

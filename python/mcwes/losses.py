@@ -196,6 +196,10 @@ def mcwes_losses(out: MCWESOutput, labels: object, config: TrainConfig, pairs: S
         ``{name: scalar}`` for every enabled term (names from :data:`mcwes.config.LOSS_NAMES`) plus
         ``"total"`` = ``L_sc + L_dc1 + L_dc2 + λ1 L_dc3 + λ2 L_fc + λ3 L_sl + λ4 L_gl`` over them.
     """
+    empty = (out.lengths <= 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"mcwes.losses: expected every video of a training batch to have at least one valid snippet "
+                         f"(lengths >= 1), got length 0 for batch item(s) {empty}: drop those videos from the batch")
     h = tuple(config.h)
     compute = {
         "dc1": lambda: loss_dc1(out, labels, h, kernels),
