@@ -86,6 +86,18 @@ def _poison_outputs():
     _util.set_poison(False)
 
 
+@pytest.fixture(autouse=True)
+def _cscm_attention_path(request):
+    """cscm_attention takes its fused kernel in every test (the "auto" rule would hand short float32
+    videos on AVX2-only CPUs to the composite, and the kernel tests would stop testing the kernel). A
+    test that wants another path says so: ``@pytest.mark.cscm_attention_path("auto")``."""
+    marker = request.node.get_closest_marker("cscm_attention_path")
+    previous = mcwes.ops.get_cscm_attention_path()
+    mcwes.ops.set_cscm_attention_path(marker.args[0] if marker else "fused")
+    yield
+    mcwes.ops.set_cscm_attention_path(previous)
+
+
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype | None = None, **kw) -> None:
     tol = dict(TOL[dtype or actual.dtype])
     tol.update(kw)

@@ -7,7 +7,7 @@ chosen by one switch: :func:`set_backend` / :func:`use_backend` ("compiled", the
 """
 from ._backend import backend_for, get_backend, set_backend, use_backend
 from .topk_pool import topk_k, topk_pool
-from .cscm_attention import cscm_attention
+from .cscm_attention import cscm_attention, cscm_attention_path, get_cscm_attention_path, set_cscm_attention_path
 from .duration_mask import duration_mask
 from .multi_top_proposals import multi_top_proposals
 from .outer_inner_scores import outer_inner_scores
@@ -18,5 +18,5 @@ from .tvl1_flow import tvl1_flow
 __all__ = [
     "topk_pool", "topk_k", "cscm_attention", "duration_mask", "multi_top_proposals", "outer_inner_scores",
     "nms_1d", "spot_postprocess", "SpotProposals", "set_backend", "get_backend", "use_backend", "backend_for",
-    "tvl1_flow",
+    "tvl1_flow", "cscm_attention_path", "set_cscm_attention_path", "get_cscm_attention_path",
 ]

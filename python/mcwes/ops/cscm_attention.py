@@ -11,6 +11,26 @@ symmetric score matrix once for both row blocks it belongs to. The forward saves
 logsumexp as a (row max, log row sum) pair ``[B, T, 2]``, which keeps float32 digits at logits near
 1000; the backward recomputes the probabilities from it tile by tile and returns one gradient
 that sums q's three roles. Double backward is not supported.
+
+Two paths compute the op on the compiled backend (:func:`cscm_attention_path` says which one a call
+takes; :func:`set_cscm_attention_path` forces one):
+
+* ``"fused"``: the kernels above, memory O(B·T·D) at any length.
+* ``"composite"``: :func:`cscm_attention_torch`, three torch lines (``bmm``, ``softmax``, ``bmm``) that
+  hold ``[B, T, T]`` scores, probabilities and their gradient, on torch's BLAS. Same results within
+  float32 rounding (tests/test_cscm_attention_path.py checks both paths, values and gradients, against
+  the float64 twin).
+
+The rule of ``"auto"`` (the default), measured on an AVX2-only AMD EPYC (1 thread, CPU time, D = 1024;
+benchmarks/RESULTS.md): where the CPU kernels run AVX-512, the fused kernel beats torch at every
+length and is always taken. Without AVX-512 (``mcwes.cpu_isa()`` is ``"avx2"`` or ``"scalar"``) its
+hand-written micro-GEMM is slower than torch's BLAS while the ``[T, T]`` matrices are small, so a
+float32 CPU call takes the composite when ``T <= COMPOSITE_MAX_T`` (1000; ``COMPOSITE_MAX_T_GRAD`` =
+2048 when q needs a gradient: the fused backward's three score products per tile cost relatively more)
+**and** the composite's three ``[B, T, T]`` buffers fit ``COMPOSITE_MAX_BYTES`` (256 MiB); otherwise
+the fused kernel, so long or many videos keep memory O(B·T·D). float64 and CUDA tensors always take
+the fused kernel (the composite's bmm has no edge there). The choice is a plain module global read at
+call time, like :func:`mcwes.ops.set_backend`; a ``torch.compile`` graph keeps the path it was traced with.
 """
 from __future__ import annotations
 
@@ -23,7 +43,56 @@ from . import _backend, _util
 
 OP = "cscm_attention"
 
-__all__ = ["cscm_attention", "cscm_attention_torch"]
+__all__ = [
+    "cscm_attention", "cscm_attention_torch", "cscm_attention_path", "set_cscm_attention_path",
+    "get_cscm_attention_path", "PATHS",
+]
+
+#: The values of :func:`set_cscm_attention_path`.
+PATHS = ("auto", "fused", "composite")
+#: "auto" on an AVX2-only CPU: the composite up to this length (no gradient needed) ...
+COMPOSITE_MAX_T = 1000
+#: ... and up to this one when q needs a gradient,
+COMPOSITE_MAX_T_GRAD = 2048
+#: while its three [B, T, T] buffers take at most this many bytes.
+COMPOSITE_MAX_BYTES = 256 * 2**20
+
+_path = "auto"
+
+
+def set_cscm_attention_path(path: str) -> None:
+    """Makes :func:`cscm_attention` (compiled backend) take ``path``: ``"auto"`` (the default: the
+    measured rule of the module docstring), ``"fused"`` (always the fused kernel) or ``"composite"``
+    (always :func:`cscm_attention_torch`). Process-wide, like :func:`mcwes.ops.set_backend`."""
+    global _path
+    if not isinstance(path, str) or path not in PATHS:
+        raise ValueError(f"mcwes.set_cscm_attention_path: expected path to be one of {PATHS}, got {path!r}")
+    _path = path
+
+
+def get_cscm_attention_path() -> str:
+    """The setting in force: "auto", "fused" or "composite"."""
+    return _path
+
+
+@torch.compiler.assume_constant_result
+def _kernel_isa() -> str:
+    # A constant for torch.compile (a pybind call would break the graph); see mcwes.cpu_isa.
+    return str(_C.cpu_isa())
+
+
+def cscm_attention_path(q: torch.Tensor) -> str:
+    """The path :func:`cscm_attention` takes for ``q`` now: ``"fused"`` or ``"composite"`` (the setting
+    of :func:`set_cscm_attention_path`, or under ``"auto"`` the rule of the module docstring)."""
+    if _path != "auto":
+        return _path
+    if q.device.type != "cpu" or q.dtype != torch.float32 or q.dim() != 3 or _kernel_isa() == "avx512":
+        return "fused"
+    B, T, _ = q.shape
+    grad = torch.is_grad_enabled() and q.requires_grad
+    max_t = COMPOSITE_MAX_T_GRAD if grad else COMPOSITE_MAX_T
+    fits = 3 * B * T * T * q.element_size() <= COMPOSITE_MAX_BYTES
+    return "composite" if T <= max_t and fits else "fused"
 
 
 def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) -> torch.Tensor:
@@ -38,7 +107,9 @@ def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) 
     Returns:
         ``[B, T, D]`` of q's dtype and device; rows ``t >= lengths[b]`` are zero. Differentiable with
         respect to ``q`` (gradient zero on padded rows); ``lengths`` and ``scale`` are not.
-        With the "torch" backend (:func:`mcwes.ops.set_backend`), :func:`cscm_attention_torch`.
+        With the "torch" backend (:func:`mcwes.ops.set_backend`), :func:`cscm_attention_torch`; on the
+        compiled backend the fused kernel or, where :func:`cscm_attention_path` says so (short float32
+        videos on CPUs without AVX-512), the same composite, after the same argument checks.
     """
     if _backend.get_backend() == "torch":
         return cscm_attention_torch(q, lengths, scale)
@@ -49,8 +120,24 @@ def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) 
         _util.fail(OP, "scale", "be finite", scale)
     B, T, _ = q.shape
     len_t = _util.as_lengths(OP, lengths, B, T, q.device)
+    if cscm_attention_path(q) == "composite":
+        return cscm_attention_torch(q, torch.ops.mcwes.cscm_attention_check_lengths(len_t, T), float(scale))
     out, _ = torch.ops.mcwes.cscm_attention_fwd(q, len_t, float(scale))
     return out
+
+
+@torch.library.custom_op("mcwes::cscm_attention_check_lengths", mutates_args=())
+def _check_lengths(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    # The composite path's value check (the kernels check their own): an op, so that a torch.compile
+    # graph keeps it instead of breaking on the data-dependent branch, returning a copy of lengths
+    # that the composite then uses, so that no graph drops it as dead code.
+    _util.check_lengths_values(OP, lengths, steps)
+    return lengths.clone()
+
+
+@_check_lengths.register_fake
+def _(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    return torch.empty_like(lengths)
 
 
 @torch.library.custom_op("mcwes::cscm_attention_fwd", mutates_args=())
