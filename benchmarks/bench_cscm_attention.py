@@ -3,7 +3,9 @@
 Contenders (same inputs, same thread count, same run):
   composite  softmax(scale · q qᵀ + key mask) q, the [B, T, T] matrix materialised
   sdpa       torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask, scale=scale)
-  mcwes      the fused kernel
+  fused      the fused kernel (mcwes.ops.set_cscm_attention_path("fused") for its calls)
+  mcwes      mcwes.ops.cscm_attention as users call it (path "auto": fused, or the composite where
+             mcwes.ops.cscm_attention_path says so; the column "path" records which)
 Correctness first (every contender vs the float64 composite on a small case), then the median time of
 the forward and of forward + backward (the contenders take turns, one call each per round), and the
 peak memory of one forward + backward: CPU resident-set
@@ -49,8 +51,13 @@ def sdpa(q: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return F.scaled_dot_product_attention(q, q, q, attn_mask=mask, scale=SCALE)
 
 
-def ours(q: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    return mcwes.ops.cscm_attention(q, lengths, SCALE)
+def ours(q: torch.Tensor, lengths: torch.Tensor, path: str = "auto") -> torch.Tensor:
+    previous = mcwes.ops.get_cscm_attention_path()
+    mcwes.ops.set_cscm_attention_path(path)
+    try:
+        return mcwes.ops.cscm_attention(q, lengths, SCALE)
+    finally:
+        mcwes.ops.set_cscm_attention_path(previous)
 
 
 def key_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
@@ -62,6 +69,7 @@ def contenders(lengths: torch.Tensor, T: int, full: bool) -> dict:
     return {
         "composite": lambda x: composite(x, mask),
         "sdpa": lambda x: sdpa(x, mask),
+        "fused": lambda x: ours(x, lengths, "fused"),
         "mcwes": lambda x: ours(x, lengths),
     }
 
@@ -130,7 +138,7 @@ def check(device: str) -> None:
     ref = composite(q.double(), key_mask(lengths, 300)) * valid
     for name, f in contenders(lengths, 300, full=False).items():
         out = f(q)
-        if name != "mcwes":  # baselines give garbage in padded rows; compare valid rows only
+        if name not in ("mcwes", "fused"):  # baselines give garbage in padded rows; compare valid rows only
             out = out * (torch.arange(300, device=device)[None, :, None] < lengths[:, None, None])
         err = (out.double() - ref).abs().max().item()
         assert err < 1e-3, f"{name}: max error {err} vs the float64 composite"
@@ -160,8 +168,9 @@ def main() -> None:
     check(args.device)
     grid = [(1, 250), (1, 1000)] if args.quick else [(B, T) for B in args.batches for T in args.lengths]
     D = 1024
-    header = f"{'B':>3} {'T':>5} | {'fwd ms: comp':>12} {'sdpa':>8} {'mcwes':>8} {'x best':>6} | " \
-             f"{'f+b ms: comp':>12} {'sdpa':>8} {'mcwes':>8} {'x best':>6} | {'peak MiB: comp':>14} {'sdpa':>7} {'mcwes':>7}"
+    header = f"{'B':>3} {'T':>5} | {'fwd ms: comp':>12} {'sdpa':>8} {'fused':>8} {'mcwes':>8} {'x best':>6} " \
+             f"{'fused':>6} | {'f+b ms: comp':>12} {'sdpa':>8} {'fused':>8} {'mcwes':>8} {'x best':>6} {'fused':>6} | " \
+             f"{'path f/fb':>19} | {'peak MiB: comp':>14} {'sdpa':>7} {'fused':>7}"
     print(header)
     for B, T in grid:
         g = torch.Generator().manual_seed(B * 10000 + T)
@@ -182,15 +191,21 @@ def main() -> None:
         best_fb = min(rec["fwdbwd_s_composite"], rec["fwdbwd_s_sdpa"])
         rec["speedup_fwd_vs_best"] = best_f / rec["fwd_s_mcwes"]
         rec["speedup_fwdbwd_vs_best"] = best_fb / rec["fwdbwd_s_mcwes"]
+        rec["speedup_fused_fwd_vs_best"] = best_f / rec["fwd_s_fused"]
+        rec["speedup_fused_fwdbwd_vs_best"] = best_fb / rec["fwdbwd_s_fused"]
+        rec["path_fwd"] = mcwes.ops.cscm_attention_path(q)
+        rec["path_fwdbwd"] = mcwes.ops.cscm_attention_path(q.detach().requires_grad_(True))
         with open(args.out, "a") as fh:
             fh.write(json.dumps({**meta, **rec}) + "\n")
         mib = 1 / 2**20
         print(f"{B:>3} {T:>5} | {rec['fwd_s_composite']*1e3:>12.1f} {rec['fwd_s_sdpa']*1e3:>8.1f} "
-              f"{rec['fwd_s_mcwes']*1e3:>8.1f} {rec['speedup_fwd_vs_best']:>6.2f} | "
+              f"{rec['fwd_s_fused']*1e3:>8.1f} {rec['fwd_s_mcwes']*1e3:>8.1f} {rec['speedup_fwd_vs_best']:>6.2f} "
+              f"{rec['speedup_fused_fwd_vs_best']:>6.2f} | "
               f"{rec['fwdbwd_s_composite']*1e3:>12.1f} {rec['fwdbwd_s_sdpa']*1e3:>8.1f} "
-              f"{rec['fwdbwd_s_mcwes']*1e3:>8.1f} {rec['speedup_fwdbwd_vs_best']:>6.2f} | "
+              f"{rec['fwdbwd_s_fused']*1e3:>8.1f} {rec['fwdbwd_s_mcwes']*1e3:>8.1f} {rec['speedup_fwdbwd_vs_best']:>6.2f} "
+              f"{rec['speedup_fused_fwdbwd_vs_best']:>6.2f} | {rec['path_fwd']:>9}/{rec['path_fwdbwd']:<9} | "
               + ("" if args.no_peak else f"{rec['peak_bytes_composite']*mib:>14.0f} {rec['peak_bytes_sdpa']*mib:>7.0f} "
-                                         f"{rec['peak_bytes_mcwes']*mib:>7.0f}"), flush=True)
+                                         f"{rec['peak_bytes_fused']*mib:>7.0f}"), flush=True)
 
 
 if __name__ == "__main__":

@@ -68,15 +68,24 @@ MCWES_ALWAYS_INLINE T madd(T a, T b, T c) {
   }
 }
 
-// Portable MR × (S·16) tile over kc steps, written for the compiler to vectorise. Writes the first
-// nc columns (nc <= S·16); C is added when load_c.
+// A's layouts (the a_layout argument of gemm): k-major and row-major as above, and (AVX2 float path
+// only) micro-panels of kPR rows, the BLIS packing: A(r, k) = A[(r / kPR)·kPR·lda + k·kPR + r % kPR]
+// with lda = the panels' K extent (>= K) and the rows of the last panel past M readable (zero
+// padding). One tile then reads its A as one contiguous stream, kPR floats per k.
+constexpr int kAKMajor = 0, kARowMajor = 1, kAPanels = 2;
+constexpr int64_t kPR = 6;  // rows per A micro-panel (the AVX2 float tile's MR)
+
 // Address of A(r, k) for a tile whose A(0, 0) is at A.
-template <bool kARows, typename T>
+template <int kLayout, typename T>
 MCWES_ALWAYS_INLINE const T* a_at(const T* A, int64_t lda, int r, int64_t k) {
-  return kARows ? A + r * lda + k : A + k * lda + r;
+  if constexpr (kLayout == kAPanels) return A + k * kPR + r;
+  return kLayout == kARowMajor ? A + r * lda + k : A + k * lda + r;
 }
 
-template <typename T, int MR, int S, bool kFma, bool kARows>
+// Portable MR × (S·16) tile over kc steps, written for the compiler to vectorise. Writes the first
+// nc columns (nc <= S·16); C is added when load_c.
+
+template <typename T, int MR, int S, bool kFma, int kARows>
 MCWES_ALWAYS_INLINE void micro_portable(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
                                         T* C, int64_t ldc, bool load_c, int nc) {
   constexpr int NR = S * static_cast<int>(kNS);
@@ -112,7 +121,7 @@ MCWES_ALWAYS_INLINE void with_rows(int mr, F&& f) {
 
 // The blocked loops around a micro-kernel: tile(kc, A, B, C, load_c, mr, nc) with mr <= MR rows and
 // nc <= S·16 columns.
-template <typename T, int MR, int S, bool kARows, typename Tile>
+template <typename T, int MR, int S, int kARows, typename Tile>
 MCWES_ALWAYS_INLINE void blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
                                  int64_t sb, T* C, int64_t ldc, bool accumulate, Tile&& tile) {
   if (M <= 0 || N <= 0) return;
@@ -131,14 +140,16 @@ MCWES_ALWAYS_INLINE void blocked(int64_t M, int64_t N, int64_t K, const T* A, in
       const T* b = B + (n0 / kNS) * sb + k0 * ldb;
       for (int64_t m0 = 0; m0 < M; m0 += MR) {
         const int mr = static_cast<int>(std::min<int64_t>(MR, M - m0));
-        const T* a = kARows ? A + m0 * lda + k0 : A + k0 * lda + m0;
+        const T* a = kARows == kAPanels     ? A + (m0 / kPR) * kPR * lda + k0 * kPR
+                     : kARows == kARowMajor ? A + m0 * lda + k0
+                                            : A + k0 * lda + m0;
         tile(kc, a, b, C + m0 * ldc + n0, load_c, mr, nc);
       }
     }
   }
 }
 
-template <typename T, int MR, int S, bool kFma, bool kARows>
+template <typename T, int MR, int S, bool kFma, int kARows>
 MCWES_ALWAYS_INLINE void gemm_portable_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
                                             int64_t ldb, int64_t sb, T* C, int64_t ldc, bool accumulate) {
   blocked<T, MR, S, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
@@ -150,7 +161,7 @@ MCWES_ALWAYS_INLINE void gemm_portable_impl(int64_t M, int64_t N, int64_t K, con
                     });
 }
 
-template <bool kARows, typename T>
+template <int kARows, typename T>
 void gemm_scalar(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
                  T* C, int64_t ldc, bool accumulate) {
   gemm_portable_impl<T, 4, 1, false, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
@@ -161,7 +172,7 @@ void gemm_scalar(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const
 // ---- AVX2 + FMA ------------------------------------------------------------------------------
 
 // MR×16 float tile (MR <= 6): per k one 16-wide row of the B strip (two loads) and MR broadcasts.
-template <int MR, bool kARows>
+template <int MR, int kARows>
 MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const float* A, int64_t lda, const float* B,
                                                           int64_t ldb, float* C, int64_t ldc, bool load_c, int nc) {
   __m256 c0[MR], c1[MR];
@@ -174,6 +185,10 @@ MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const floa
   }
   for (int64_t k = 0; k < kc; ++k) {
     const float* b = B + k * ldb;
+    if constexpr (kARows == kAPanels) {
+      // The panel streams from L2: fetch 8 steps (3 lines) ahead, one line every other step.
+      if ((k & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(A + (k + 8) * kPR), _MM_HINT_T0);
+    }
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     MCWES_UNROLL_ROWS
     for (int r = 0; r < MR; ++r) {
@@ -211,7 +226,7 @@ MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const floa
   }
 }
 
-template <bool kARows>
+template <int kARows>
 MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                                         int64_t ldb, int64_t sb, float* C, int64_t ldc, bool accumulate) {
   blocked<float, 6, 1, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
@@ -228,7 +243,7 @@ MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const f
                            });
 }
 
-template <bool kARows>
+template <int kARows>
 MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
                                         const double* B, int64_t ldb, int64_t sb, double* C, int64_t ldc,
                                         bool accumulate) {
@@ -239,7 +254,7 @@ MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const d
 // ---- AVX-512 ---------------------------------------------------------------------------------
 
 // MR×32 float tile (MR <= 12): two strips, per k two 16-wide loads and MR broadcasts.
-template <int MR, bool kARows>
+template <int MR, int kARows>
 MCWES_TARGET_AVX512 MCWES_ALWAYS_INLINE void micro_avx512_f32(int64_t kc, const float* A, int64_t lda,
                                                               const float* B, int64_t ldb, int64_t sb, float* C,
                                                               int64_t ldc, bool load_c, int nc) {
@@ -276,7 +291,7 @@ MCWES_TARGET_AVX512 MCWES_ALWAYS_INLINE void micro_avx512_f32(int64_t kc, const 
   }
 }
 
-template <bool kARows>
+template <int kARows>
 MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                                             const float* B, int64_t ldb, int64_t sb, float* C, int64_t ldc,
                                             bool accumulate) {
@@ -289,7 +304,7 @@ MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, con
                             });
 }
 
-template <bool kARows>
+template <int kARows>
 MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
                                             const double* B, int64_t ldb, int64_t sb, double* C, int64_t ldc,
                                             bool accumulate) {
@@ -300,22 +315,37 @@ MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, con
 #endif  // MCWES_GEMM_X86
 
 // The product on the path `level` (cpu_isa_level() read once by the caller, so one kernel call
-// never mixes paths); a_rows picks A's layout.
+// never mixes paths); a_layout picks A's layout (kAKMajor, kARowMajor, or kAPanels, which only the
+// AVX2 float path takes: callers check panels_ok(level, T) and pack A that way only then).
 template <typename T>
-void gemm(int level, bool a_rows, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
-          int64_t sb, T* C, int64_t ldc, bool accumulate) {
+constexpr bool panels_ok(int level) {
 #if defined(MCWES_GEMM_X86)
+  return std::is_same_v<T, float> && level == 1;
+#else
+  (void)level;
+  return false;
+#endif
+}
+
+template <typename T>
+void gemm(int level, int a_layout, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+          int64_t sb, T* C, int64_t ldc, bool accumulate) {
+  const bool a_rows = a_layout == kARowMajor;
+#if defined(MCWES_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (a_layout == kAPanels) return gemm_avx2<kAPanels>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  }
   if (level >= 2)
-    return a_rows ? gemm_avx512<true>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate)
-                  : gemm_avx512<false>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+    return a_rows ? gemm_avx512<kARowMajor>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate)
+                  : gemm_avx512<kAKMajor>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
   if (level == 1)
-    return a_rows ? gemm_avx2<true>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate)
-                  : gemm_avx2<false>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+    return a_rows ? gemm_avx2<kARowMajor>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate)
+                  : gemm_avx2<kAKMajor>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 #endif
   if (a_rows)
-    gemm_scalar<true, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+    gemm_scalar<kARowMajor, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
   else
-    gemm_scalar<false, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+    gemm_scalar<kAKMajor, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
 
 }  // namespace cpu_gemm

@@ -148,40 +148,65 @@ void for_videos(int64_t B, int threads, MakeWs&& make_ws, Prepare&& prepare, Vid
   }
 }
 
-// One video's rows (q, or dO in the backward) in the two layouts of cpu_gemm.h, per block J of kBS
-// rows: panel J is D×kBS holding the block transposed (the k-major A and the strip-major B of the
-// score products q_I·q_Jᵀ), zero-padded to kBS columns; value strip block J is Dp/16 strips of
-// kBS×16 (the B of the products P·q_J), D zero-padded to Dp = round_up(D, 16).
+// One video's rows (q, or dO in the backward) in the operand layouts of cpu_gemm.h, per block J of
+// kBS rows. For the score products q_I·q_Jᵀ, either (micro == false) panel J, D×kBS holding the block
+// transposed (the k-major A and the strip-major B), or (micro == true, the AVX2 float path) the
+// BLIS packing: A micro-panels of kPR rows (kAP = kBS rounded up to kPR rows, the extra rows zero)
+// and B strips of 16 rows × D, each tile's operands one contiguous stream. Value strip block J is
+// Dp/16 strips of kBS×16 (the B of the products P·q_J), D zero-padded to Dp = round_up(D, 16).
+// Packed once per video, read by every tile pair.
+constexpr int64_t kAP = (kBS + cpu_gemm::kPR - 1) / cpu_gemm::kPR * cpu_gemm::kPR;
+
 template <typename T>
 struct Packed {
   int64_t L = 0, D = 0, Dp = 0, nb = 0;
-  AVec<T> panels, strips;
-  void allocate(int64_t T_, int64_t D_) {
+  bool micro = false;
+  AVec<T> panels, strips, apan, bpan;
+  void allocate(int64_t T_, int64_t D_, int level) {
     D = D_;
     Dp = round_up(D_, cpu_gemm::kNS);
-    panels.resize(static_cast<size_t>(round_up(T_, kBS) * D));
-    strips.resize(static_cast<size_t>(round_up(T_, kBS) * Dp));
+    micro = cpu_gemm::panels_ok<T>(level);
+    const int64_t blocks = round_up(T_, kBS) / kBS;
+    if (micro) {
+      apan.assign(static_cast<size_t>(blocks * kAP * D), T(0));  // rows past kBS stay zero
+      bpan.resize(static_cast<size_t>(blocks * kBS * D));
+    } else {
+      panels.resize(static_cast<size_t>(blocks * kBS * D));
+    }
+    strips.resize(static_cast<size_t>(blocks * kBS * Dp));
   }
   const T* panel(int64_t J) const { return panels.data() + J * D * kBS; }
+  const T* apanel(int64_t J) const { return apan.data() + J * kAP * D; }
+  const T* bpanel(int64_t J) const { return bpan.data() + J * kBS * D; }
   const T* strip(int64_t J) const { return strips.data() + J * kBS * Dp; }
 };
 
 template <typename T>
 void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, Packed<T>& p) {
-  const int64_t L = p.L, D = p.D, Dp = p.Dp, ns = cpu_gemm::kNS;
+  const int64_t L = p.L, D = p.D, Dp = p.Dp, ns = cpu_gemm::kNS, pr = cpu_gemm::kPR;
   team_for(team, p.nb, [&](int64_t J) {
     const int64_t j0 = J * kBS, bj = std::min(kBS, L - j0);
-    T* panel = p.panels.data() + J * D * kBS;
-    // One 16-column strip at a time: its kBS×16 values and the 16 panel rows they go to (4 KiB
-    // each in float) stay in L1 while the block's rows are read.
+    T* panel = p.micro ? nullptr : p.panels.data() + J * D * kBS;
+    T* apan = p.micro ? p.apan.data() + J * kAP * D : nullptr;
+    T* bpan = p.micro ? p.bpan.data() + J * kBS * D : nullptr;
+    // One 16-column strip at a time: its kBS×16 values and the panel rows they go to stay in L1
+    // while the block's rows are read.
     for (int64_t d0 = 0; d0 < Dp; d0 += ns) {
       T* strip = p.strips.data() + J * kBS * Dp + d0 * kBS;
       const int64_t dn = std::min(ns, D - d0);
       for (int64_t j = 0; j < kBS; ++j) {
+        T* a = p.micro ? apan + (j / pr) * pr * D + d0 * pr + j % pr : nullptr;
+        T* bs = p.micro ? bpan + (j / ns) * ns * D + d0 * ns + j % ns : nullptr;
         for (int64_t dd = 0; dd < ns; ++dd) {
           const T v = j < bj && dd < dn ? src(b, j0 + j, d0 + dd) : T(0);
           strip[j * ns + dd] = v;
-          if (dd < dn) panel[(d0 + dd) * kBS + j] = v;
+          if (dd >= dn) continue;
+          if (p.micro) {
+            a[dd * pr] = v;
+            bs[dd * ns] = v;
+          } else {
+            panel[(d0 + dd) * kBS + j] = v;
+          }
         }
       }
     }
@@ -190,16 +215,22 @@ void pack_rows(const Team& team, const Strided3<const T>& src, int64_t b, Packed
 
 // C[bi×bj] (leading dimension kBS) = rows I of one packed operand · rows J of another, transposed.
 template <typename T>
-void scores(int level, const T* panel_i, int64_t bi, int64_t bj, int64_t D, const T* panel_j, T* C) {
-  cpu_gemm::gemm<T>(level, false, bi, bj, D, panel_i, kBS, panel_j, kBS, cpu_gemm::kNS, C, kBS, false);
+void scores(int level, const Packed<T>& a, int64_t I, int64_t bi, int64_t bj, const Packed<T>& b, int64_t J, T* C) {
+  const int64_t D = a.D;
+  if (a.micro)
+    cpu_gemm::gemm<T>(level, cpu_gemm::kAPanels, bi, bj, D, a.apanel(I), D, b.bpanel(J), cpu_gemm::kNS,
+                      cpu_gemm::kNS * D, C, kBS, false);
+  else
+    cpu_gemm::gemm<T>(level, cpu_gemm::kAKMajor, bi, bj, D, a.panel(I), kBS, b.panel(J), kBS, cpu_gemm::kNS, C, kBS,
+                      false);
 }
 
 // C[rows×D] (leading dimension D) += Pt · rows J of p, where Pt(r, k) (rows × keys) sits at
 // Pt[r·kBS + k] (a_rows) or Pt[k·kBS + r].
 template <typename T>
 void apply(int level, bool a_rows, const T* Pt, int64_t rows, int64_t keys, const Packed<T>& p, int64_t J, T* C) {
-  cpu_gemm::gemm<T>(level, a_rows, rows, p.D, keys, Pt, kBS, p.strip(J), cpu_gemm::kNS, kBS * cpu_gemm::kNS, C, p.D,
-                    true);
+  cpu_gemm::gemm<T>(level, a_rows ? cpu_gemm::kARowMajor : cpu_gemm::kAKMajor, rows, p.D, keys, Pt, kBS, p.strip(J),
+                    cpu_gemm::kNS, kBS * cpu_gemm::kNS, C, p.D, true);
 }
 
 // Per-thread streaming-softmax state for all rows of the current video plus tile scratch.
@@ -521,7 +552,7 @@ void fwd_pair(int level, const Packed<T>& pk, T scale, int64_t I, int64_t J, Fwd
   const int64_t D = pk.D, i0 = I * kBS, j0 = J * kBS;
   const int64_t bi = std::min(kBS, pk.L - i0), bj = std::min(kBS, pk.L - j0);
   T* S = st.s.data();
-  scores(level, pk.panel(I), bi, bj, D, pk.panel(J), S);
+  scores(level, pk, I, bi, bj, pk, J, S);
   // Rows of block I over the keys of block J: P[i][j], row-major A of the product.
   softmax_rows(level, S, bi, bj, scale, st.m.data() + i0, st.l.data() + i0, st.alpha.data(), st.p.data());
   rescale(st.num.data() + i0 * D, bi, D, st.alpha.data());
@@ -573,7 +604,7 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
   };
   auto make_ws = [&](int n) {
     Ws ws;
-    ws.pk.allocate(T_, D);
+    ws.pk.allocate(T_, D, level);
     ws.states.resize(static_cast<size_t>(n));
     return ws;
   };
@@ -629,9 +660,9 @@ void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const RowDat
   const int64_t D = pq.D, i0 = I * kBS, j0 = J * kBS;
   const int64_t bi = std::min(kBS, pq.L - i0), bj = std::min(kBS, pq.L - j0);
   T *S = st.s.data(), *dP = st.dp.data(), *X = st.x.data();
-  scores(level, pq.panel(I), bi, bj, D, pq.panel(J), S);    // q_i·q_j
-  scores(level, pdo.panel(I), bi, bj, D, pq.panel(J), dP);  // dO_i·q_j
-  scores(level, pq.panel(I), bi, bj, D, pdo.panel(J), X);   // q_i·dO_j
+  scores(level, pq, I, bi, bj, pq, J, S);    // q_i·q_j
+  scores(level, pdo, I, bi, bj, pq, J, dP);  // dO_i·q_j
+  scores(level, pq, I, bi, bj, pdo, J, X);   // q_i·dO_j
   // Every entry (i, j) sits at [i·kBS + j]: row-major A for the rows i of block I (keys j), k-major A
   // for the rows j of block J (keys i).
   T *E = st.e.data(), *PT = st.pt.data(), *P = st.p.data();
@@ -666,8 +697,8 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
   };
   auto make_ws = [&](int n) {
     Ws ws;
-    ws.pq.allocate(T_, D);
-    ws.pdo.allocate(T_, D);
+    ws.pq.allocate(T_, D, level);
+    ws.pdo.allocate(T_, D, level);
     for (auto* v : {&ws.rows.m, &ws.rows.ll, &ws.rows.dv}) v->assign(static_cast<size_t>(round_up(T_, kBS)), T(0));
     ws.states.resize(static_cast<size_t>(n));
     return ws;
