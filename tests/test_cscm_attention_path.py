@@ -56,6 +56,23 @@ def test_each_path_matches_reference(path, case):
     assert_close(qk.grad, qr.grad, **_tol(dtype))
 
 
+@pytest.mark.parametrize("path", ["fused", "composite"])
+@pytest.mark.parametrize("scale", [1.0, 0.3])
+@pytest.mark.parametrize("lengths", [None, [7, 7], [7, 3]])
+def test_full_and_padded_videos_on_each_path(path, scale, lengths):
+    # All videos full length: the composite path skips its masking passes (a separate branch).
+    q = torch.randn((2, 7, 5), generator=torch.Generator().manual_seed(7))
+    set_cscm_attention_path(path)
+    qk = q.clone().requires_grad_(True)
+    qr = q.clone().to(torch.float64).requires_grad_(True)
+    out = cscm_attention(qk, lengths, scale)
+    ref = reference.cscm_attention(qr, lengths, scale)
+    assert_close(out, ref, **F32)
+    out.sum().backward()
+    ref.sum().backward()
+    assert_close(qk.grad, qr.grad, **F32)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_paths_agree_at_d1024(dtype):
     # The paper's setting (scale 1, D = 1024): logits near ±1000, nearly one-hot rows.

@@ -21,16 +21,30 @@ takes; :func:`set_cscm_attention_path` forces one):
   float32 rounding (tests/test_cscm_attention_path.py checks both paths, values and gradients, against
   the float64 twin).
 
-The rule of ``"auto"`` (the default), measured on an AVX2-only AMD EPYC (1 thread, CPU time, D = 1024;
-benchmarks/RESULTS.md): where the CPU kernels run AVX-512, the fused kernel beats torch at every
-length and is always taken. Without AVX-512 (``mcwes.cpu_isa()`` is ``"avx2"`` or ``"scalar"``) its
-hand-written micro-GEMM is slower than torch's BLAS while the ``[T, T]`` matrices are small, so a
-float32 CPU call takes the composite when ``T <= COMPOSITE_MAX_T`` (1000; ``COMPOSITE_MAX_T_GRAD`` =
-2048 when q needs a gradient: the fused backward's three score products per tile cost relatively more)
-**and** the composite's three ``[B, T, T]`` buffers fit ``COMPOSITE_MAX_BYTES`` (256 MiB); otherwise
-the fused kernel, so long or many videos keep memory O(B·T·D). float64 and CUDA tensors always take
-the fused kernel (the composite's bmm has no edge there). The choice is a plain module global read at
-call time, like :func:`mcwes.ops.set_backend`; a ``torch.compile`` graph keeps the path it was traced with.
+The rule of ``"auto"`` (the default), measured on an AMD EPYC (Zen 5) with both libraries capped at
+AVX2 (``--isa avx2``: mcwes's kernels and torch's MKL), 1 thread, CPU time, B = 1, D = 1024; fused
+time / the faster of composite and SDPA, five runs on a loaded 2-core machine (benchmarks/RESULTS.md):
+
+========  =========  ==========  =========
+T         forward    fwd + bwd   taken
+========  =========  ==========  =========
+250       0.86-0.96  0.77-0.98   composite
+384       0.93       0.85        composite
+500       1.01-1.07  0.89-0.99   forward: fused; with gradient: composite
+750       1.06       1.04        forward: fused; with gradient: composite
+1000      1.02-1.18  0.98-1.06   forward: fused; with gradient: composite
+1500-4000 1.15-1.33  1.09-1.19   fused
+========  =========  ==========  =========
+
+Where the CPU kernels run AVX-512, the fused kernel beats torch at every length and is always taken.
+Without AVX-512 (``mcwes.cpu_isa()`` is ``"avx2"`` or ``"scalar"``) a float32 CPU call takes the
+composite when ``T <= COMPOSITE_MAX_T`` (384), or ``T <= COMPOSITE_MAX_T_GRAD`` (1024) when q needs a
+gradient (the fused backward does 3.5 products of T²·D against the composite's 4, so it only pulls
+ahead at longer T; up to 1024 the two tie or the composite wins), **and** the composite's three
+``[B, T, T]`` buffers fit ``COMPOSITE_MAX_BYTES`` (256 MiB); otherwise the fused kernel, so long or
+many videos keep memory O(B·T·D). float64 and CUDA tensors always take the fused kernel. The choice
+is a plain module global read at call time, like :func:`mcwes.ops.set_backend`; a ``torch.compile``
+graph keeps the path it was traced with.
 """
 from __future__ import annotations
 
@@ -51,9 +65,9 @@ __all__ = [
 #: The values of :func:`set_cscm_attention_path`.
 PATHS = ("auto", "fused", "composite")
 #: "auto" on an AVX2-only CPU: the composite up to this length (no gradient needed) ...
-COMPOSITE_MAX_T = 1000
+COMPOSITE_MAX_T = 384
 #: ... and up to this one when q needs a gradient,
-COMPOSITE_MAX_T_GRAD = 2048
+COMPOSITE_MAX_T_GRAD = 1024
 #: while its three [B, T, T] buffers take at most this many bytes.
 COMPOSITE_MAX_BYTES = 256 * 2**20
 
@@ -121,7 +135,7 @@ def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) 
     B, T, _ = q.shape
     len_t = _util.as_lengths(OP, lengths, B, T, q.device)
     if cscm_attention_path(q) == "composite":
-        return cscm_attention_torch(q, torch.ops.mcwes.cscm_attention_check_lengths(len_t, T), float(scale))
+        return _composite(q, torch.ops.mcwes.cscm_attention_check_lengths(len_t, T), float(scale))
     out, _ = torch.ops.mcwes.cscm_attention_fwd(q, len_t, float(scale))
     return out
 
@@ -197,6 +211,18 @@ def _backward(ctx, grad_out, _grad_lse):  # type: ignore[no-untyped-def]
 
 
 _cscm_attention_fwd.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _composite(q: torch.Tensor, lengths: torch.Tensor, scale: float) -> torch.Tensor:
+    """The composite path: :func:`cscm_attention_torch`, or (eager, every video full length, the
+    common case) its three lines without the masking passes, which cost ~20% at T = 250."""
+    T = q.shape[1]
+    if torch.compiler.is_compiling() or not bool((lengths == T).all()):
+        return cscm_attention_torch(q, lengths, scale)
+    s = torch.bmm(q, q.transpose(1, 2))
+    if scale != 1.0:
+        s = s * scale
+    return torch.bmm(torch.softmax(s, dim=2), q)
 
 
 def cscm_attention_torch(q: torch.Tensor, lengths: object = None, scale: float = 1.0) -> torch.Tensor:
