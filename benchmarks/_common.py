@@ -80,18 +80,31 @@ def set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
+def kernel_isas(info: dict[str, Any]) -> dict[str, str]:
+    """The instruction set each compiled CPU kernel actually runs. Only cscm_attention has paths per
+    instruction set, picked at each call under the cap (``cpu_isa``); tvl1_flow's row loops are
+    ``target_clones``, picked by what the CPU offers (the cap does not reach them); every other kernel
+    is compiled once for the baseline target, so ``--isa`` changes only its torch baselines."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    base = "x86-64 baseline (SSE2)" if x86 else f"portable ({platform.machine()})"
+    clones = {"avx512": "avx512f", "avx2": "avx2"}.get(info["cpu_isa_supported"], "default")
+    return {"cscm_attention": info["cpu_isa"], "tvl1_flow": clones if x86 else base, "other_kernels": base}
+
+
 def machine(device: str = "cpu") -> dict[str, Any]:
     """What each JSON line records about the run: the CPU model, the instruction set mcwes's CPU
-    kernels ran (``cpu_isa``) and the best one the CPU offers, torch's (ATen) CPU capability, the
-    --isa cap, threads and versions."""
+    kernels ran (``cpu_isa``: cscm_attention's path; ``kernel_isa``: per kernel) and the best one
+    the CPU offers, torch's (ATen) CPU capability, the --isa cap, the cscm_attention path setting
+    ("auto": the rule of mcwes.ops.cscm_attention_path), threads and versions."""
     import mcwes
 
     info = mcwes.build_info()
     return {
         "machine": platform.machine(), "cpu_model": info["cpu_model"], "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "mcwes": mcwes.__version__,
-        "cpu_isa": info["cpu_isa"], "cpu_isa_supported": info["cpu_isa_supported"],
+        "cpu_isa": info["cpu_isa"], "cpu_isa_supported": info["cpu_isa_supported"], "kernel_isa": kernel_isas(info),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "isa_cap": ISA,
+        "cscm_attention_path": mcwes.ops.get_cscm_attention_path(),
         "device": torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or "cpu"),
     }
 
@@ -99,7 +112,8 @@ def machine(device: str = "cpu") -> dict[str, Any]:
 def describe(device: str = "cpu") -> str:
     """One line for the top of a benchmark's output: CPU, instruction sets, threads."""
     m = machine(device)
-    return (f"{m['cpu_model']}: mcwes kernels {m['cpu_isa']} (CPU offers {m['cpu_isa_supported']}), "
+    return (f"{m['cpu_model']}: mcwes cscm_attention {m['cpu_isa']} (CPU offers {m['cpu_isa_supported']}), other "
+            f"kernels {m['kernel_isa']['other_kernels']}, "
             f"torch {m['torch']} {m['torch_cpu_capability']}, --isa {m['isa_cap']}, threads {m['threads']}")
 
 
