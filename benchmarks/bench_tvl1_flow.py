@@ -18,6 +18,7 @@ Run: python benchmarks/bench_tvl1_flow.py [--quick] [--threads 2] [--isa avx2] [
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -25,7 +26,13 @@ import torch
 
 from mcwes import ops
 
-from _common import describe, machine, parser, print_table, set_threads, write_rows
+from _common import ISA, describe, machine, parser, print_table, set_threads, write_rows
+
+# --isa caps OpenCV's dispatched kernels (remap, medianBlur) too, before cv2 loads; its TV-L1 loops
+# themselves are built for its SSE3 baseline either way.
+_OPENCV_DISABLE = {"avx2": "AVX512F,AVX512-SKX", "scalar": "SSE4.1,SSE4.2,AVX,FP16,AVX2,FMA3,AVX512F,AVX512-SKX"}
+if ISA in _OPENCV_DISABLE:
+    os.environ.setdefault("OPENCV_CPU_DISABLE", _OPENCV_DISABLE[ISA])
 
 
 def textured(h: int, w: int, seed: int) -> np.ndarray:
@@ -87,6 +94,7 @@ def main() -> None:
     batches = [1, 4] if args.quick else [1, 16]
     facts = machine()
     print(f"# {describe()}; OpenCV {cv2.__version__} with cv2.setNumThreads({args.threads}); "
+          f"OPENCV_CPU_DISABLE={os.environ.get('OPENCV_CPU_DISABLE', '')}; "
           f"scikit-image {'absent' if optical_flow_tvl1 is None else 'present'}", flush=True)
     rows = []
     for size in sizes:
