@@ -4,17 +4,21 @@ TV-L1 implementation, when installed). Frames: smooth random textures moved by a
 non-uniform motion field (|flow| up to ~2.5 px), uint8, N distinct pairs.
 
 Correctness first: on each size, mean and 99th percentile of |mcwes − OpenCV| away from a 2-pixel
-border (the accuracy the tests hold it to: ≤ 0.02 px and ≤ 0.1 px), then pairs per second (wall
-clock) and CPU seconds per pair (process time, all threads: on a machine shared with other jobs the
-wall clock mostly measures the other jobs, CPU time much less). OpenCV computes one pair at a time
-(its own threads split the rows), so it is timed on min(N, 4) pairs (2 from 400² on); mcwes gets the
-whole batch in one call.
+border; the program stops if they exceed what the tests hold mcwes to (0.02 px, 0.1 px). Then pairs
+per second (wall clock) and CPU seconds per pair (process time, all threads: on a machine shared with
+other jobs the wall clock mostly measures the other jobs, CPU time much less) for every contender.
+Every timed call gets pairs it has not seen before (the pool rotates), never the warm-up's.
+OpenCV computes one pair at a time (its own threads, cv2.setNumThreads(--threads), split the rows):
+it is timed on 4 distinct pairs up to 224², 2 at 400², 1 beyond. scikit-image (pure NumPy, its own
+TV-L1 variant and defaults, frames scaled to 0–1) is much slower: one pair per size, up to 400² by
+default (--skimage-max). mcwes gets each batch of N pairs in one call.
 
-Run: python benchmarks/bench_tvl1_flow.py [--quick] [--threads 2] [--out bench_out/tvl1_flow.jsonl]
-     (the `bench` extra installs OpenCV contrib and scikit-image)
+Run: python benchmarks/bench_tvl1_flow.py [--quick] [--threads 2] [--isa avx2] [--sizes 128,224]
+     [--out bench_out/tvl1_flow.jsonl]   (the `bench` extra installs OpenCV contrib and scikit-image)
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -22,7 +26,13 @@ import torch
 
 from mcwes import ops
 
-from _common import machine, parser, print_table, set_threads, write_rows
+from _common import ISA, describe, machine, parser, print_table, set_threads, write_rows
+
+# --isa caps OpenCV's dispatched kernels (remap, medianBlur) too, before cv2 loads; its TV-L1 loops
+# themselves are built for its SSE3 baseline either way.
+_OPENCV_DISABLE = {"avx2": "AVX512F,AVX512-SKX", "scalar": "SSE4.1,SSE4.2,AVX,FP16,AVX2,FMA3,AVX512F,AVX512-SKX"}
+if ISA in _OPENCV_DISABLE:
+    os.environ.setdefault("OPENCV_CPU_DISABLE", _OPENCV_DISABLE[ISA])
 
 
 def textured(h: int, w: int, seed: int) -> np.ndarray:
@@ -60,26 +70,17 @@ def opencv_flow(cv2, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cv2.optflow.DualTVL1OpticalFlow_create().calc(a, b, None).transpose(2, 0, 1)
 
 
-def cpu_facts() -> dict:
-    model, isa = "unknown", []
-    try:
-        with open("/proc/cpuinfo") as f:
-            text = f.read()
-        for line in text.splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                isa = [f for f in ("avx512f", "avx2", "fma") if f in flags]
-                break
-    except OSError:
-        pass
-    return {"cpu_model": model, "isa": ",".join(isa)}
+def timed(fn, count: int) -> tuple[float, float]:
+    """(pairs per second by the wall clock, CPU seconds per pair) of fn(), which computes count pairs."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return count / (time.perf_counter() - t0), (time.process_time() - c0) / count
 
 
 def main() -> None:
     p = parser("tvl1_flow", threads=2)
-    p.add_argument("--sizes", default=None, help="comma-separated square sizes (default 128,224,400)")
+    p.add_argument("--sizes", default=None, help="comma-separated square sizes (default 128,224,400,600)")
+    p.add_argument("--skimage-max", type=int, default=400, help="largest size scikit-image is timed at (0: never)")
     args = p.parse_args()
     set_threads(args.threads)
     import cv2
@@ -89,57 +90,54 @@ def main() -> None:
         from skimage.registration import optical_flow_tvl1
     except ImportError:
         optical_flow_tvl1 = None
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([128, 224] if args.quick else [128, 224, 400])
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([128, 224] if args.quick else [128, 224, 400, 600])
     batches = [1, 4] if args.quick else [1, 16]
-    facts = {**machine(), **cpu_facts()}
-    print(f"# {facts['cpu_model']} ({facts['isa']}), {args.threads} thread(s) for every contender")
+    facts = machine()
+    print(f"# {describe()}; OpenCV {cv2.__version__} with cv2.setNumThreads({args.threads}); "
+          f"OPENCV_CPU_DISABLE={os.environ.get('OPENCV_CPU_DISABLE', '')}; "
+          f"scikit-image {'absent' if optical_flow_tvl1 is None else 'present'}", flush=True)
     rows = []
     for size in sizes:
         n_max = max(batches)
-        pairs = [pair(size, size, seed) for seed in range(n_max)]
-        prev = torch.from_numpy(np.stack([a for a, _ in pairs]))
-        nxt = torch.from_numpy(np.stack([b for _, b in pairs]))
-        # Correctness first.
+        reps_big = 1 if n_max * size * size > 16 * 224 * 224 else 2
+        # Pair 0: correctness and warm-up; then fresh pairs for every timed call.
+        pool = [pair(size, size, seed) for seed in range(1 + 3 + n_max * reps_big)]
+        prev = torch.from_numpy(np.stack([a for a, _ in pool]))
+        nxt = torch.from_numpy(np.stack([b for _, b in pool]))
         ours = ops.tvl1_flow(prev[:1], nxt[:1])[0].numpy()
-        ref = opencv_flow(cv2, pairs[0][0], pairs[0][1])
+        ref = opencv_flow(cv2, pool[0][0], pool[0][1])
         diff = np.abs(ours - ref)[:, 2:-2, 2:-2]
         mean_diff, p99_diff = float(diff.mean()), float(np.percentile(diff, 99))
-        # OpenCV: one pair at a time.
-        n_cv = min(n_max, 1 if args.quick and size > 200 else (2 if size >= 400 else 4))
-        t0, c0 = time.perf_counter(), time.process_time()
-        for a, b in pairs[:n_cv]:
-            opencv_flow(cv2, a, b)
-        cv_pps = n_cv / (time.perf_counter() - t0)
-        cv_cpu = (time.process_time() - c0) / n_cv
-        sk_pps = None
-        if optical_flow_tvl1 is not None and size <= 224:
-            t0 = time.perf_counter()
-            optical_flow_tvl1(pairs[0][0].astype(np.float32) / 255, pairs[0][1].astype(np.float32) / 255)
-            sk_pps = 1.0 / (time.perf_counter() - t0)
+        print(f"{size}²: |mcwes − OpenCV| mean {mean_diff:.4f} px, p99 {p99_diff:.4f} px", flush=True)
+        if not (mean_diff <= 0.02 and p99_diff <= 0.1):
+            raise SystemExit(f"{size}²: mcwes differs from OpenCV beyond 0.02 px mean / 0.1 px p99; not timing it")
+        n_cv = 4 if size <= 224 else (2 if size <= 400 else 1)
+        n_cv = 1 if args.quick and size > 200 else n_cv
+        cv_pps, cv_cpu = timed(lambda: [opencv_flow(cv2, a, b) for a, b in pool[1:1 + n_cv]], n_cv)
+        sk_pps = sk_cpu = None
+        if optical_flow_tvl1 is not None and size <= args.skimage_max:
+            a, b = pool[1]
+            sk_pps, sk_cpu = timed(lambda: optical_flow_tvl1(a.astype(np.float32) / 255, b.astype(np.float32) / 255), 1)
         for n in batches:
-            ops.tvl1_flow(prev[:n], nxt[:n])  # warm-up
-            reps = 1 if n * size * size > 16 * 224 * 224 else 3
-            times, cpu = [], []
-            for _ in range(reps):
-                t0, c0 = time.perf_counter(), time.process_time()
-                ops.tvl1_flow(prev[:n], nxt[:n])
-                times.append(time.perf_counter() - t0)
-                cpu.append((time.process_time() - c0) / n)
-            ours_pps = n / sorted(times)[len(times) // 2]
-            ours_cpu = sorted(cpu)[len(cpu) // 2]
+            # N = 1: three fresh pairs, the median of three calls; N = 16: fresh batches, one call each.
+            starts = [1, 2, 3] if n == 1 else [4 + n * r for r in range(reps_big)]
+            results = [timed(lambda: ops.tvl1_flow(prev[i:i + n], nxt[i:i + n]), n) for i in starts]
+            ours_pps = sorted(r[0] for r in results)[len(results) // 2]
+            ours_cpu = sorted(r[1] for r in results)[len(results) // 2]
             row = {"op": "tvl1_flow", "size": size, "N": n, "mcwes_pairs_per_s": ours_pps,
                    "opencv_pairs_per_s": cv_pps, "opencv_pairs_timed": n_cv, "skimage_pairs_per_s": sk_pps,
                    "speedup_vs_opencv": ours_pps / cv_pps, "mcwes_cpu_s_per_pair": ours_cpu,
-                   "opencv_cpu_s_per_pair": cv_cpu, "cpu_time_ratio": cv_cpu / ours_cpu,
-                   "mean_abs_diff_px": mean_diff,
-                   "p99_abs_diff_px": p99_diff, **facts}
+                   "opencv_cpu_s_per_pair": cv_cpu, "skimage_cpu_s_per_pair": sk_cpu,
+                   "cpu_time_ratio": cv_cpu / ours_cpu, "mean_abs_diff_px": mean_diff,
+                   "p99_abs_diff_px": p99_diff, "opencv_version": cv2.__version__, **facts}
             rows.append(row)
+            sk = "-" if sk_pps is None else f"{sk_pps:.3f} pairs/s, {sk_cpu:.2f} CPU s/pair"
             print(f"{size}² N={n}: mcwes {ours_pps:.2f} pairs/s, OpenCV {cv_pps:.3f} pairs/s "
-                  f"({ours_pps / cv_pps:.1f}×); CPU s/pair {ours_cpu:.3f} vs {cv_cpu:.3f} ({cv_cpu / ours_cpu:.1f}×); "
-                  f"skimage {sk_pps and f'{sk_pps:.3f}'}; "
-                  f"|mcwes − OpenCV| mean {mean_diff:.4f} px, p99 {p99_diff:.4f} px", flush=True)
+                  f"({ours_pps / cv_pps:.1f}×); CPU s/pair {ours_cpu:.4f} vs {cv_cpu:.3f} ({cv_cpu / ours_cpu:.1f}×); "
+                  f"skimage {sk}", flush=True)
     print_table(rows, ["size", "N", "mcwes_pairs_per_s", "opencv_pairs_per_s", "speedup_vs_opencv",
-                       "cpu_time_ratio", "skimage_pairs_per_s", "mean_abs_diff_px", "p99_abs_diff_px"])
+                       "mcwes_cpu_s_per_pair", "opencv_cpu_s_per_pair", "cpu_time_ratio", "skimage_pairs_per_s",
+                       "mean_abs_diff_px", "p99_abs_diff_px"])
     write_rows(args.out, rows)
 
 

@@ -9,8 +9,9 @@
 // theta·div p), then row y−1's new p (needs the new u of rows y−1 and y). u and p are double-buffered
 // (old → new, then swapped), so a band never reads what another band writes in the same iteration;
 // the new u of the row just below a band is recomputed privately (a halo row) instead of waited for.
-// The row loops are branch-free over x and compiled for AVX-512, AVX2 and the baseline, picked at
-// run time (target_clones), so the same wheel is vectorised on AVX2-only machines too.
+// The row loops are branch-free over x and compiled for AVX-512, AVX2 + FMA and the baseline; the copy
+// is picked per call from cpu_isa_level() (see below), so MCWES_CPU_ISA=avx2 measures an AVX2-only
+// machine. The warp samples an interleaved (I1, I1x, I1y) level, one 4-float load per tap.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -28,10 +29,23 @@
 #include <xmmintrin.h>
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && !defined(MCWES_SANITIZE)
-#define MCWES_TVL1_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#include "cpu_isa.h"
+
+// The hot row loops are written once (always-inline bodies) and compiled three times: for the baseline
+// target and, on x86-64 with GCC or Clang, inside functions targeted at AVX2 + FMA and AVX-512, so the
+// compiler vectorises each copy for its registers. Which copy runs is chosen once per call from
+// cpu_isa_level() (the CPU, capped by MCWES_CPU_ISA / mcwes.set_cpu_isa), so every path can be run and
+// measured on one machine. Only the vector width changes between copies (no FMA contraction: the
+// build is ISO C++, -ffp-contract=off), which reorders the per-row sums of the stopping test only.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define MCWES_TVL1_X86 1
+#define MCWES_TVL1_AVX2 __attribute__((target("avx2,fma")))
+#define MCWES_TVL1_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define MCWES_TVL1_INLINE __attribute__((always_inline)) inline
 #else
-#define MCWES_TVL1_CLONES
+#define MCWES_TVL1_INLINE inline
 #endif
 
 namespace mcwes {
@@ -90,7 +104,7 @@ struct Scratch {
   std::vector<float> mem;
   std::vector<double> row_err[2];
   float *I0 = nullptr, *I1 = nullptr;            // pyramids
-  float *I1x = nullptr, *I1y = nullptr;          // gradient of I1 at the current level
+  float* Q = nullptr;                            // current level, interleaved: (I1, I1x, I1y, 0) per pixel
   float *wx = nullptr, *wy = nullptr;            // warped gradient
   float* rhoc = nullptr;                         // rho_c: the constant part of the linearised data term
   float* u[2][3] = {};                           // flow (u1, u2, u3), double-buffered in a team
@@ -103,7 +117,7 @@ struct Scratch {
   void allocate(int h, int w, int64_t pyramid_area, int comps, int team, bool median) {
     const int64_t a = static_cast<int64_t>(h) * w;
     const int64_t bufs = team > 1 ? 2 : 1;  // a team double-buffers u and p; one thread updates in place
-    const int64_t total = 2 * pyramid_area + 5 * a + bufs * 3 * comps * a + w +
+    const int64_t total = 2 * pyramid_area + 7 * a + bufs * 3 * comps * a + w +
                           static_cast<int64_t>(team) * (3 * w + (median ? median_scratch(w) : 0)) +
                           (team > 1 || !median ? 0 : 2 * a);
     mem.assign(static_cast<size_t>(total), 0.0f);
@@ -111,7 +125,7 @@ struct Scratch {
     auto take = [&](int64_t n) { float* r = q; q += n; return r; };
     I0 = take(pyramid_area);
     I1 = take(pyramid_area);
-    I1x = take(a); I1y = take(a); wx = take(a); wy = take(a); rhoc = take(a);
+    Q = take(4 * a); wx = take(a); wy = take(a); rhoc = take(a);
     for (int b = 0; b < bufs; ++b)
       for (int c = 0; c < comps; ++c) u[b][c] = take(a);
     for (int b = 0; b < bufs; ++b)
@@ -213,37 +227,45 @@ struct MedNetHolder {
 };
 
 #if defined(__GNUC__)
-typedef float VecF __attribute__((vector_size(kMedBlock * sizeof(float))));
+// B pixels per vector: one register of the instruction set the copy is compiled for (4 SSE, 8 AVX2,
+// 16 AVX-512); wider vectors than the registers make the compiler spill the whole network.
+template <int B>
+struct MedVec {
+  typedef float type __attribute__((vector_size(B * sizeof(float))));
+};
 
-__attribute__((always_inline)) inline void compare_exchange(VecF& lo, VecF& hi) {
-  const VecF a = lo, b = hi;
+template <class V>
+MCWES_TVL1_INLINE void compare_exchange(V& lo, V& hi) {
+  const V a = lo, b = hi;
   lo = a < b ? a : b;
   hi = a < b ? b : a;
 }
 
-template <int K, size_t... I>
-__attribute__((always_inline)) inline void run_network(VecF* v, std::index_sequence<I...>) {
+template <int K, class V, size_t... I>
+MCWES_TVL1_INLINE void run_network(V* v, std::index_sequence<I...>) {
   (compare_exchange(v[MedNetHolder<K>::net.a[I]], v[MedNetHolder<K>::net.b[I]]), ...);
 }
 
-// Row y's median for kMedBlock pixels from x0: rows[dy] are the k padded source rows.
-template <int K>
-MCWES_TVL1_CLONES void median_row_k(const float* const* rows, int w, float* dst) {
+// Row y's median, B pixels at a time: rows[dy] are the k padded source rows.
+template <int K, int B>
+MCWES_TVL1_INLINE void median_row_k(const float* const* rows, int w, float* dst) {
+  static_assert(B <= kMedBlock, "the padded rows hold kMedBlock floats past the row");
+  using V = typename MedVec<B>::type;
   constexpr const MedNet<K>& net = MedNetHolder<K>::net;
-  for (int x0 = 0; x0 < w; x0 += kMedBlock) {
-    VecF v[MedNet<K>::N];
+  for (int x0 = 0; x0 < w; x0 += B) {
+    V v[MedNet<K>::N];
     for (int dy = 0; dy < K; ++dy)
-      for (int dx = 0; dx < K; ++dx) std::memcpy(&v[dy * K + dx], rows[dy] + x0 + dx, sizeof(VecF));
+      for (int dx = 0; dx < K; ++dx) std::memcpy(&v[dy * K + dx], rows[dy] + x0 + dx, sizeof(V));
     run_network<K>(v, std::make_index_sequence<static_cast<size_t>(net.count)>{});
-    float o[kMedBlock];
-    std::memcpy(o, &v[net.out], sizeof(VecF));
-    const int nx = std::min(kMedBlock, w - x0);
+    float o[B];
+    std::memcpy(o, &v[net.out], sizeof(V));
+    const int nx = std::min(B, w - x0);
     for (int i = 0; i < nx; ++i) dst[x0 + i] = o[i];
   }
 }
 #else   // compilers without vector extensions: selection per pixel
-template <int K>
-void median_row_k(const float* const* rows, int w, float* dst) {
+template <int K, int B>
+MCWES_TVL1_INLINE void median_row_k(const float* const* rows, int w, float* dst) {
   float v[K * K];
   for (int x = 0; x < w; ++x) {
     for (int dy = 0; dy < K; ++dy)
@@ -254,9 +276,17 @@ void median_row_k(const float* const* rows, int w, float* dst) {
 }
 #endif
 
+template <int B>
+MCWES_TVL1_INLINE void median_rows_body(const float* const* rows, int w, int k, float* dst) {
+  if (k == 3) median_row_k<3, B>(rows, w, dst);
+  else if (k == 5) median_row_k<5, B>(rows, w, dst);
+  else median_row_k<7, B>(rows, w, dst);
+}
+
 // Row y of the k×k median of src (h×w, edges repeated) into dst. `pad` holds k padded rows of
 // w + 2r + kMedBlock floats (the tail keeps the last block's loads inside the buffer).
-void median_row(const float* src, int h, int w, int y, int k, float* pad, float* dst) {
+template <class Kern>
+void median_row(const Kern& kern, const float* src, int h, int w, int y, int k, float* pad, float* dst) {
   const int r = k / 2;
   const int64_t pw = w + 2 * r + kMedBlock;
   const float* rows[tvl1::kMaxMedian];
@@ -269,9 +299,7 @@ void median_row(const float* src, int h, int w, int y, int k, float* pad, float*
     for (int64_t i = w + r; i < pw; ++i) d[i] = s[w - 1];
     rows[dy] = d;
   }
-  if (k == 3) median_row_k<3>(rows, w, dst);
-  else if (k == 5) median_row_k<5>(rows, w, dst);
-  else median_row_k<7>(rows, w, dst);
+  kern.median(rows, w, k, dst);
 }
 
 // ---- the fused inner iteration ------------------------------------------------------------------
@@ -284,10 +312,9 @@ struct RowIn {  // what the new u of one row reads
 };
 
 // New u of one row (v = u + TH(u), then + theta·div p); returns Σ|Δu|² of the row.
-MCWES_TVL1_CLONES
 // n1..n3 may be the rows of in.u1..in.u3 themselves (in-place update): element x is read before it
 // is written, and no other element of u is read.
-float u_row(const RowIn in, int w, bool use_gamma, float l_t, float theta, float gamma, float* n1, float* n2,
+MCWES_TVL1_INLINE float u_row_body(const RowIn in, int w, bool use_gamma, float l_t, float theta, float gamma, float* n1, float* n2,
             float* n3) {
   float err = 0.0f;
   {  // x = 0: p11, p21 are 0 left of the image
@@ -351,8 +378,7 @@ float u_row(const RowIn in, int w, bool use_gamma, float l_t, float theta, float
 
 // New p (pa = x component, pb = y component) of one row from the new u of this row (u) and the next
 // (un; the row itself on the last row, which makes the y difference 0). na, nb may be pa, pb (in place).
-MCWES_TVL1_CLONES
-void p_row(const float* u, const float* un, const float* pa, const float* pb, int w, float taut, float* na,
+MCWES_TVL1_INLINE void p_row_body(const float* u, const float* un, const float* pa, const float* pb, int w, float taut, float* na,
            float* nb) {
 #if defined(MCWES_OPENMP)
 #pragma omp simd
@@ -369,6 +395,108 @@ void p_row(const float* u, const float* un, const float* pa, const float* pb, in
   const float ng = 1.0f + taut * std::fabs(uy);
   na[x] = pa[x] / ng;
   nb[x] = (pb[x] + taut * uy) / ng;
+}
+
+// ---- the warp -----------------------------------------------------------------------------------
+
+#if defined(__GNUC__)
+typedef float Quad __attribute__((vector_size(4 * sizeof(float))));
+#else
+struct Quad {
+  float v[4];
+  float operator[](int i) const { return v[i]; }
+  Quad& operator+=(const Quad& o) { for (int i = 0; i < 4; ++i) v[i] += o.v[i]; return *this; }
+  friend Quad operator+(Quad a, const Quad& b) { return a += b; }
+  friend Quad operator*(float s, const Quad& a) { Quad r; for (int i = 0; i < 4; ++i) r.v[i] = s * a.v[i]; return r; }
+};
+#endif
+
+MCWES_TVL1_INLINE Quad load_quad(const float* p) {
+  Quad q;
+  std::memcpy(&q, p, sizeof q);
+  return q;
+}
+
+// Row y of one warp: I1 and its gradient sampled at (x + u1, y + u2) and the linearised data term.
+// Q holds the level interleaved, (I1, I1x, I1y, 0) per pixel, so each tap of the 4×4 window is one
+// 4-float load serving all three images. The arithmetic, and its order, is tvl1::sample_cubic3's.
+MCWES_TVL1_INLINE void warp_row_body(const float* Q, int h, int w, int y, const float* u1, const float* u2,
+                                     const float* i0, float* wx, float* wy, float* rhoc) {
+  for (int x = 0; x < w; ++x) {
+    const float mx = static_cast<float>(x) + u1[x], my = static_cast<float>(y) + u2[x];
+    Quad sum = {0.0f, 0.0f, 0.0f, 0.0f};
+    const float fx = floorf(mx), fy = floorf(my);
+    // Positions far outside (a diverged flow) must not overflow the int conversion.
+    if (fx > -4.0f && fx < static_cast<float>(w) + 2.0f && fy > -4.0f && fy < static_cast<float>(h) + 2.0f) {
+      const int ix = static_cast<int>(fx) - 1, iy = static_cast<int>(fy) - 1;
+      float cx[4], cy[4];
+      tvl1::cubic_weights(mx - fx, cx);
+      tvl1::cubic_weights(my - fy, cy);
+      if (ix >= 0 && ix + 3 < w && iy >= 0 && iy + 3 < h) {
+        for (int j = 0; j < 4; ++j) {
+          const float* r = Q + 4 * (static_cast<int64_t>(iy + j) * w + ix);
+          sum += cy[j] * (cx[0] * load_quad(r) + cx[1] * load_quad(r + 4) + cx[2] * load_quad(r + 8) +
+                          cx[3] * load_quad(r + 12));
+        }
+      } else {  // taps outside the image count as 0
+        for (int j = 0; j < 4; ++j) {
+          const int yy = iy + j;
+          if (yy < 0 || yy >= h) continue;
+          Quad row = {0.0f, 0.0f, 0.0f, 0.0f};
+          for (int i = 0; i < 4; ++i) {
+            const int xx = ix + i;
+            if (xx >= 0 && xx < w) row += cx[i] * load_quad(Q + 4 * (static_cast<int64_t>(yy) * w + xx));
+          }
+          sum += cy[j] * row;
+        }
+      }
+    }
+    wx[x] = sum[1];
+    wy[x] = sum[2];
+    rhoc[x] = sum[0] - sum[1] * u1[x] - sum[2] * u2[x] - i0[x];
+  }
+}
+
+// ---- one copy of the row loops per instruction set -----------------------------------------------
+
+struct Kernels {
+  float (*u_row)(const RowIn, int, bool, float, float, float, float*, float*, float*);
+  void (*p_row)(const float*, const float*, const float*, const float*, int, float, float*, float*);
+  void (*median)(const float* const*, int, int, float*);
+  void (*warp_row)(const float*, int, int, int, const float*, const float*, const float*, float*, float*, float*);
+};
+
+#define MCWES_TVL1_KERNELS(NAME, ATTR, B)                                                                     \
+  ATTR float u_row_##NAME(const RowIn in, int w, bool use_gamma, float l_t, float theta, float gamma, float* n1, \
+                          float* n2, float* n3) {                                                           \
+    return u_row_body(in, w, use_gamma, l_t, theta, gamma, n1, n2, n3);                                    \
+  }                                                                                                         \
+  ATTR void p_row_##NAME(const float* u, const float* un, const float* pa, const float* pb, int w, float taut, \
+                         float* na, float* nb) {                                                            \
+    p_row_body(u, un, pa, pb, w, taut, na, nb);                                                             \
+  }                                                                                                         \
+  ATTR void median_##NAME(const float* const* rows, int w, int k, float* dst) {                             \
+    median_rows_body<B>(rows, w, k, dst);                                                                     \
+  }                                                                                                         \
+  ATTR void warp_row_##NAME(const float* Q, int h, int w, int y, const float* u1, const float* u2,          \
+                            const float* i0, float* wx, float* wy, float* rhoc) {                           \
+    warp_row_body(Q, h, w, y, u1, u2, i0, wx, wy, rhoc);                                                    \
+  }
+
+MCWES_TVL1_KERNELS(base, , 4)
+#if defined(MCWES_TVL1_X86)
+MCWES_TVL1_KERNELS(avx2, MCWES_TVL1_AVX2, 8)
+MCWES_TVL1_KERNELS(avx512, MCWES_TVL1_AVX512, 16)
+#endif
+#undef MCWES_TVL1_KERNELS
+
+Kernels select_kernels(int isa_level) {
+#if defined(MCWES_TVL1_X86)
+  if (isa_level >= 2) return {u_row_avx512, p_row_avx512, median_avx512, warp_row_avx512};
+  if (isa_level == 1) return {u_row_avx2, p_row_avx2, median_avx2, warp_row_avx2};
+#endif
+  (void)isa_level;
+  return {u_row_base, p_row_base, median_base, warp_row_base};
 }
 
 // Denormals as zero while a thread computes (restored after): converged regions drive the updates
@@ -396,7 +524,7 @@ class FlushDenormals {
 
 // ---- one pair ---------------------------------------------------------------------------------------
 
-void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& next, const View& out, int64_t n,
+void solve_pair(const Params& prm, const Kernels& kern, Scratch& S, const View& prev, const View& next, const View& out, int64_t n,
                 const Team& team) {
   FlushDenormals ftz;
   const int H = static_cast<int>(prev.size(1)), W = static_cast<int>(prev.size(2));
@@ -496,11 +624,12 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
       const float* r = I1 + static_cast<int64_t>(y) * w;
       const float* ra = I1 + static_cast<int64_t>(y > 0 ? y - 1 : 0) * w;
       const float* rb = I1 + static_cast<int64_t>(y + 1 < h ? y + 1 : h - 1) * w;
-      float* dx = S.I1x + static_cast<int64_t>(y) * w;
-      float* dy = S.I1y + static_cast<int64_t>(y) * w;
+      float* q = S.Q + 4 * static_cast<int64_t>(y) * w;
       for (int x = 0; x < w; ++x) {
-        dx[x] = 0.5f * (r[x + 1 < w ? x + 1 : w - 1] - r[x > 0 ? x - 1 : 0]);
-        dy[x] = 0.5f * (rb[x] - ra[x]);
+        q[4 * x] = r[x];
+        q[4 * x + 1] = 0.5f * (r[x + 1 < w ? x + 1 : w - 1] - r[x > 0 ? x - 1 : 0]);
+        q[4 * x + 2] = 0.5f * (rb[x] - ra[x]);
+        q[4 * x + 3] = 0.0f;
       }
       for (int c = 0; c < 2 * comps; ++c)
         std::fill(S.p[pcur][c] + static_cast<int64_t>(y) * w, S.p[pcur][c] + static_cast<int64_t>(y + 1) * w, 0.0f);
@@ -509,19 +638,9 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
     team.sync();
 
     for (int warp = 0; warp < prm.warps; ++warp) {
-      // Warp I1 and its gradient to the current flow; linearise the data term.
       for (int y = lo; y < hi; ++y) {
         const int64_t o = static_cast<int64_t>(y) * w;
-        const float* u1 = S.u[cur][0] + o;
-        const float* u2 = S.u[cur][1] + o;
-        for (int x = 0; x < w; ++x) {
-          const float mx = static_cast<float>(x) + u1[x], my = static_cast<float>(y) + u2[x];
-          float smp[3];
-          tvl1::sample_cubic3(I1, S.I1x, S.I1y, h, w, mx, my, smp);
-          S.wx[o + x] = smp[1];
-          S.wy[o + x] = smp[2];
-          S.rhoc[o + x] = smp[0] - smp[1] * u1[x] - smp[2] * u2[x] - I0[o + x];
-        }
+        kern.warp_row(S.Q, h, w, y, S.u[cur][0] + o, S.u[cur][1] + o, I0 + o, S.wx + o, S.wy + o, S.rhoc + o);
       }
       team.sync();
 
@@ -531,7 +650,7 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
           for (int comp = 0; comp < comps; ++comp)
             for (int y = lo; y < hi; ++y) {
               float* d = S.u[cur ^ 1][comp] + static_cast<int64_t>(y) * w;
-              if (comp < 2) median_row(S.u[cur][comp], h, w, y, k_med, med_pad, d);
+              if (comp < 2) median_row(kern, S.u[cur][comp], h, w, y, k_med, med_pad, d);
               else std::copy(S.u[cur][comp] + static_cast<int64_t>(y) * w, S.u[cur][comp] + static_cast<int64_t>(y + 1) * w, d);
             }
           team.sync();
@@ -539,7 +658,7 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
         } else if (k_med) {  // one thread: into median_tmp, then back
           for (int comp = 0; comp < 2; ++comp) {
             float* t = S.median_tmp + comp * area;
-            for (int y = 0; y < h; ++y) median_row(S.u[cur][comp], h, w, y, k_med, med_pad, t + static_cast<int64_t>(y) * w);
+            for (int y = 0; y < h; ++y) median_row(kern, S.u[cur][comp], h, w, y, k_med, med_pad, t + static_cast<int64_t>(y) * w);
             std::copy(t, t + area, S.u[cur][comp]);
           }
         }
@@ -562,7 +681,7 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
             return in;
           };
           auto new_u = [&](int y, float* d1, float* d2, float* d3) {
-            return u_row(row_in(y), w, use_gamma, l_t, prm.theta, prm.gamma, d1, d2, d3);
+            return kern.u_row(row_in(y), w, use_gamma, l_t, prm.theta, prm.gamma, d1, d2, d3);
           };
           if (lo < hi) {
             const int64_t o0 = static_cast<int64_t>(lo) * w;
@@ -582,7 +701,7 @@ void solve_pair(const Params& prm, Scratch& S, const View& prev, const View& nex
               for (int c = 0; c < comps; ++c) nxt[c] = un[c] + o;
             }
             for (int c = 0; c < comps; ++c)
-              p_row(un[c] + o, nxt[c], po[2 * c] + o, po[2 * c + 1] + o, w, taut, pn[2 * c] + o, pn[2 * c + 1] + o);
+              kern.p_row(un[c] + o, nxt[c], po[2 * c] + o, po[2 * c + 1] + o, w, taut, pn[2 * c] + o, pn[2 * c + 1] + o);
           }
           team.sync();
           double e = 0.0;
@@ -674,6 +793,7 @@ void tvl1_flow_fwd_cpu(const View& prev, const View& next, const View& out, doub
                                  scale_step, gamma, median_filtering);
   const int64_t N = prev.size(0);
   if (N == 0) return;
+  const Kernels kern = select_kernels(cpu_isa_level());
   const int H = static_cast<int>(prev.size(1)), W = static_cast<int>(prev.size(2));
   const std::vector<Level> lv = pyramid_levels(H, W, prm);
   const int64_t pyramid_area = lv.back().off + static_cast<int64_t>(lv.back().h) * lv.back().w;
@@ -697,7 +817,7 @@ void tvl1_flow_fwd_cpu(const View& prev, const View& next, const View& out, doub
 #pragma omp parallel num_threads(nt)
     {
       Team team{omp_get_thread_num(), omp_get_num_threads()};
-      for (int64_t n = 0; n < N; ++n) solve_pair(prm, S, prev, next, out, n, team);
+      for (int64_t n = 0; n < N; ++n) solve_pair(prm, kern, S, prev, next, out, n, team);
     }
 #endif
     return;
@@ -711,12 +831,12 @@ void tvl1_flow_fwd_cpu(const View& prev, const View& next, const View& out, doub
     {
       Scratch& S = scratch[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t n = 0; n < N; ++n) solve_pair(prm, S, prev, next, out, n, Team{});
+      for (int64_t n = 0; n < N; ++n) solve_pair(prm, kern, S, prev, next, out, n, Team{});
     }
     return;
   }
 #endif
-  for (int64_t n = 0; n < N; ++n) solve_pair(prm, scratch[0], prev, next, out, n, Team{});
+  for (int64_t n = 0; n < N; ++n) solve_pair(prm, kern, scratch[0], prev, next, out, n, Team{});
 }
 
 }  // namespace mcwes

@@ -10,8 +10,10 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
+import mcwes
 from conftest import requires_cuda
 from mcwes import ops, reference
+from mcwes._ext import CPU_ISAS, _C
 
 tvl1_module = importlib.import_module("mcwes.ops.tvl1_flow")  # the module (mcwes.ops.tvl1_flow is the function)
 
@@ -116,6 +118,38 @@ def test_reference_matches_opencv():
     a8, b8 = np.rint(a).astype(np.uint8), np.rint(b).astype(np.uint8)
     diff = np.abs(reference.tvl1_flow(a8.astype(np.float64), b8.astype(np.float64)) - opencv_flow(a8, b8))[:, 2:-2, 2:-2]
     assert diff.mean() <= 0.02 and np.percentile(diff, 99) <= 0.1, (diff.mean(), np.percentile(diff, 99))
+
+
+# ------------------------------------------------------------------------------------------------
+# every instruction-set copy of the row loops (scalar, AVX2 + FMA, AVX-512; those this CPU has)
+
+SUPPORTED_ISAS = CPU_ISAS[: CPU_ISAS.index(_C.cpu_isa_supported()) + 1]
+
+
+@pytest.mark.parametrize("isa", SUPPORTED_ISAS)
+def test_every_instruction_set_matches_reference_and_threads_agree(isa):
+    previous = mcwes.set_cpu_isa(isa)
+    threads = torch.get_num_threads()
+    try:
+        assert mcwes.cpu_isa() == isa
+        # Wide enough rows for full vectors plus tails; medians of every size, gamma on and off.
+        for seed, (median, gamma) in enumerate([(5, 0.0), (3, 0.05), (7, 0.0)]):
+            a, b = frames("waves", 41, 53, seed)
+            a, b = a.astype(np.float32).astype(np.float64), b.astype(np.float32).astype(np.float64)
+            kw = dict(nscales=2, warps=2, inner_iterations=5, outer_iterations=2, median_filtering=median,
+                      gamma=gamma, epsilon=0.0)
+            got = ops.tvl1_flow(as_tensor(a), as_tensor(b), **kw)
+            np.testing.assert_allclose(got.double().numpy(), reference.tvl1_flow(a, b, **kw), rtol=1e-3, atol=2e-3)
+        pairs = [frames("waves", 36, 45, s) for s in range(3)]
+        prev = torch.stack([as_tensor(a) for a, _ in pairs])
+        nxt = torch.stack([as_tensor(b) for _, b in pairs])
+        torch.set_num_threads(1)
+        one = ops.tvl1_flow(prev, nxt)
+        torch.set_num_threads(2)
+        assert torch.equal(ops.tvl1_flow(prev, nxt), one)
+    finally:
+        torch.set_num_threads(threads)
+        mcwes.set_cpu_isa(previous)
 
 
 # ------------------------------------------------------------------------------------------------

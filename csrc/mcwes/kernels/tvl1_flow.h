@@ -123,11 +123,14 @@ MCWES_HD float resize_tap(int d, double scale, int n_in, int* i0, int* i1) {
 }
 
 // The coefficient of the thresholding step TH: v = u + coeff·∇I1w (and u3 + coeff·gamma), from
-// rho(u) and g = |∇I1w|². Branch-free so that loops vectorise.
+// rho(u) and g = |∇I1w|². Branch-free so that loops vectorise: the division runs unconditionally
+// (on 1 where g is flat) and only selects follow, which compilers turn into blends without AVX-512
+// masks (a division under a condition is not if-converted, as it might trap).
 MCWES_HD float th_coeff(float rho, float g, float l_t) {
   const float thr = l_t * g;
-  const bool flat = !(g > kFltEpsilon);
-  const float mid = flat ? 0.0f : -rho / (flat ? 1.0f : g);
+  const bool steep = g > kFltEpsilon;
+  const float q = -rho / (steep ? g : 1.0f);
+  const float mid = steep ? q : 0.0f;
   const float c = rho > thr ? -l_t : mid;
   return rho < -thr ? l_t : c;
 }
