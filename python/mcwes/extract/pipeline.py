@@ -21,13 +21,15 @@ import torch
 from .face import apply_box, check_box, detect_face_box
 from .flow import _cv2, flow_to_i3d, make_flow_fn, resolve_backend
 from .frames import FrameSource, open_frames
-from .i3d import InceptionI3d
+from .i3d import I3dNet
 from .options import ExtractOptions
 
 __all__ = ["STAGES", "Progress", "VideoFeatures", "extract_video"]
 
 log = logging.getLogger(__name__)
 STAGES = ("decode", "crop", "flow", "resize", "i3d")
+#: Frames decoded, cropped and turned into flow at a time (32 pairs of 400² frames: 41 MB of float flow).
+FLOW_PAIRS = 32
 
 
 @dataclass
@@ -110,8 +112,8 @@ def _resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size), Image.LANCZOS))
 
 
-def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb_net: InceptionI3d,
-                  flow_net: InceptionI3d, *, progress: bool = True, name: str | None = None) -> VideoFeatures:
+def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb_net: I3dNet,
+                  flow_net: I3dNet, *, progress: bool = True, name: str | None = None) -> VideoFeatures:
     """Features of one video (see the module doc and docs/extraction.md).
 
     Args:
@@ -161,7 +163,7 @@ def _timed(it: Iterator, seconds: dict[str, float], stage: str) -> Iterator:
         yield item
 
 
-def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: InceptionI3d, flow_net: InceptionI3d, flow_fn,
+def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: I3dNet, flow_net: I3dNet, flow_fn,
             seconds: dict[str, float], prog: Progress, name: str):  # type: ignore[no-untyped-def]
     w, s, size = opts.window, opts.stride, opts.image_size
     frames = _timed(src.frames(opts.frame_steps), seconds, "decode")
@@ -171,19 +173,18 @@ def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: InceptionI3d, flow_
     box = _box(opts, [f for _, f in head], src.path)
     frames = itertools.chain(head, frames)
 
-    chunk = max(opts.batch_size * s, w) + 1  # source frames per chunk: at least one full window group
     index: list[int] = []
     rgb_buf: list[np.ndarray] = []   # uint8 [size, size, 3] per stream frame, from frame `base` on
     flow_buf: list[np.ndarray] = []  # float32 [2, size, size]
     base, next_window = 0, 0
     out_rgb: list[np.ndarray] = []
     out_flow: list[np.ndarray] = []
-    carry: tuple[np.ndarray, np.ndarray] | None = None  # (rgb crop, gray) of the last frame of the previous chunk
+    carry: tuple[np.ndarray, np.ndarray] | None = None  # (rgb crop, gray) of the last frame of the previous piece
     shape = None
     while True:
-        raw = list(itertools.islice(frames, chunk))
-        if not raw:
-            break
+        # A piece of FLOW_PAIRS frames at a time: the crops, gray frames and float flow in memory at
+        # once are bounded by it, whatever the video's length, window or batch size.
+        raw = list(itertools.islice(frames, FLOW_PAIRS))
         t = time.perf_counter()
         crops, grays = [], []
         for i, frame in raw:
@@ -201,31 +202,36 @@ def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: InceptionI3d, flow_
         if carry is not None:
             crops.insert(0, carry[0])
             grays.insert(0, carry[1])
-        carry = (crops[-1], grays[-1])
-        if len(grays) < 2:
-            continue
-        t = time.perf_counter()
-        g = np.stack(grays)
-        flow = flow_fn(g[:-1], g[1:])
-        seconds["flow"] += time.perf_counter() - t
-        prog.update("flow pairs", len(flow))
-        t = time.perf_counter()
-        for k in range(len(flow)):  # RGB drops the chunk's last frame: it starts the next chunk
-            rgb_buf.append(_resize_rgb(crops[k], size))
-            flow_buf.append(flow_to_i3d(flow[k], opts.flow_bound, size, opts.flow_jpeg))
-        seconds["resize"] += time.perf_counter() - t
+        if raw:
+            carry = (crops[-1], grays[-1])
+        if len(grays) >= 2 and raw:
+            t = time.perf_counter()
+            g = np.stack(grays)  # uint8 [n, H, W]
+            flow = flow_fn(g[:-1], g[1:])
+            seconds["flow"] += time.perf_counter() - t
+            prog.update("flow pairs", len(flow))
+            t = time.perf_counter()
+            for k in range(len(flow)):  # RGB drops the piece's last frame: it starts the next piece
+                rgb_buf.append(_resize_rgb(crops[k], size))
+                flow_buf.append(flow_to_i3d(flow[k], opts.flow_bound, size, opts.flow_jpeg))
+            del flow, g
+            seconds["resize"] += time.perf_counter() - t
         available = base + len(rgb_buf)
         n_ready = (available - w) // s + 1 - next_window if available >= w else 0
+        if raw:  # full batches only while frames still come: one forward per group of batch_size windows
+            n_ready -= n_ready % opts.batch_size
         if n_ready > 0:
             r, f = _forward(rgb_buf, flow_buf, base, next_window, n_ready, opts, rgb_net, flow_net, seconds)
             out_rgb.append(r)
             out_flow.append(f)
             prog.update("windows", n_ready)
             next_window += n_ready
-            drop = next_window * s - base
+            drop = min(next_window * s - base, len(rgb_buf))
             if drop > 0:
                 del rgb_buf[:drop], flow_buf[:drop]
                 base += drop
+        if not raw:
+            break
     n = len(index)
     if not out_rgb:
         raise ValueError(f"mcwes.extract: {name}: {n} frame{'s' if n != 1 else ''} give F = {max(n - 1, 0)} "
@@ -247,7 +253,7 @@ def _box(opts: ExtractOptions, head: list[np.ndarray], path: Path) -> tuple[int,
 
 @torch.inference_mode()
 def _forward(rgb_buf: list[np.ndarray], flow_buf: list[np.ndarray], base: int, first: int, count: int,
-             opts: ExtractOptions, rgb_net: InceptionI3d, flow_net: InceptionI3d,
+             opts: ExtractOptions, rgb_net: I3dNet, flow_net: I3dNet,
              seconds: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """I3D features of windows ``first … first + count − 1``, in batches of ``opts.batch_size``."""
     t = time.perf_counter()

@@ -18,7 +18,7 @@ import torch
 
 from ..data.features import video_id
 from .frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from .i3d import load_i3d, resolve_weights, sha256_file
+from .i3d import I3dNet, fuse_i3d, load_i3d, resolve_weights, sha256_file
 from .options import ExtractOptions
 from .pipeline import VideoFeatures, extract_video
 
@@ -26,8 +26,9 @@ __all__ = ["VideoInput", "extract", "find_videos", "spot_video"]
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
-# Options that do not change the features (they may differ between a run and its resumption).
-_NOT_SEMANTIC = ("batch_size", "device")
+# Options that do not change the features beyond float rounding (they may differ between a run and its
+# resumption); the manifest records them under "execution".
+_NOT_SEMANTIC = ("batch_size", "device", "fast_i3d")
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ def _write(out: Path, v: VideoInput, r: VideoFeatures, layout: str) -> list[Path
 def _load_nets(options: ExtractOptions, rgb_weights, flow_weights):  # type: ignore[no-untyped-def]
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     paths = {m: resolve_weights(m, p) for m, p in (("rgb", rgb_weights), ("flow", flow_weights))}
-    nets = {m: load_i3d(p, m, device=device) for m, p in paths.items()}
+    loaded = {m: load_i3d(p, m, device=device) for m, p in paths.items()}
+    nets: dict[str, I3dNet] = {m: fuse_i3d(net) if options.fast_i3d else net for m, net in loaded.items()}
     return nets["rgb"], nets["flow"], paths
 
 
@@ -158,8 +160,11 @@ def extract(inputs: Sequence[str | os.PathLike] | str | os.PathLike, out: str | 
     weights = {m: {"path": str(p), "sha256": sha256_file(p)} for m, p in paths.items()}
     manifest_path = out / MANIFEST
     manifest = _previous(manifest_path, settings, weights, overwrite)
-    manifest.update(settings=settings, weights=weights, versions=_versions(),
-                    device=str(next(rgb_net.parameters()).device))
+    execution = {k: v for k, v in options.to_dict().items() if k in _NOT_SEMANTIC}
+    execution["device"] = str(next(rgb_net.parameters()).device)
+    execution["torch_threads"] = torch.get_num_threads()
+    manifest.update(settings=settings, weights=weights, versions=_versions(), device=execution["device"],
+                    execution=execution)
     done = manifest.setdefault("videos", {})
     for v in videos:
         if not overwrite and v.video in done and all(p.is_file() for p in output_files(out, v, options.layout)):
