@@ -146,26 +146,51 @@ def _fold(unit: Unit3D) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class _FusedConv(nn.Module):
-    """A folded Unit3D: conv with bias, then ReLU. Stride-1 kernels have symmetric "SAME" padding
-    (k − 1 split evenly, odd k), which the convolution does itself; other kernels pad first."""
+    """A folded Unit3D: convolution with bias, then ReLU (in place: the convolution's output is new).
+    The "SAME" padding is split into its symmetric part, which the convolution does itself, and the
+    one extra row TensorFlow puts at the end, which alone is padded first (a copy of the input)."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, kernel: Sequence[int], stride: Sequence[int]):
         super().__init__()
-        k3 = (int(kernel[0]), int(kernel[1]), int(kernel[2]))
-        s3 = (int(stride[0]), int(stride[1]), int(stride[2]))
-        self.kernel, self.stride = k3, s3
-        self.inline = all(s == 1 and k % 2 == 1 for k, s in zip(k3, s3))
-        padding = (k3[0] // 2, k3[1] // 2, k3[2] // 2) if self.inline else (0, 0, 0)
-        self.conv = nn.Conv3d(weight.shape[1], weight.shape[0], k3, s3, padding=padding, bias=True)
-        assert self.conv.bias is not None
-        with torch.no_grad():
-            self.conv.weight.copy_(weight)
-            self.conv.bias.copy_(bias)
+        self.kernel = (int(kernel[0]), int(kernel[1]), int(kernel[2]))
+        self.stride = (int(stride[0]), int(stride[1]), int(stride[2]))
+        self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
+        self.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.inline:
-            x = F.pad(x, _same_pad(x.shape[2:], self.kernel, self.stride))
-        return F.relu(self.conv(x))
+        pad = _same_pad(x.shape[2:], self.kernel, self.stride)  # W front, W back, H …, T … (last dim first)
+        fronts = (pad[4], pad[2], pad[0])
+        extra = [0, pad[1] - pad[0], 0, pad[3] - pad[2], 0, pad[5] - pad[4]]  # back − front: 0 or 1
+        if any(extra):
+            x = F.pad(x, extra)
+        return F.relu(F.conv3d(x, self.weight, self.bias, self.stride, fronts), inplace=True)
+
+
+class _SameMaxPool(nn.Module):
+    """:class:`SamePadMaxPool3d` without the padded copy where max_pool3d's own padding (−inf, and
+    ceil_mode for TensorFlow's extra row at the end) gives the same windows: the inputs are post-ReLU
+    (≥ 0) and every window holds at least one input value, so −inf padding and zero padding agree."""
+
+    def __init__(self, kernel: Sequence[int], stride: Sequence[int]):
+        super().__init__()
+        self.kernel = (int(kernel[0]), int(kernel[1]), int(kernel[2]))
+        self.stride = (int(stride[0]), int(stride[1]), int(stride[2]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = _same_pad(x.shape[2:], self.kernel, self.stride)
+        fronts = (pad[4], pad[2], pad[0])
+        if all(_ceil_mode_size(n, k, s, f) == -(-n // s) for n, k, s, f in zip(x.shape[2:], self.kernel, self.stride, fronts)):
+            return F.max_pool3d(x, self.kernel, self.stride, fronts, ceil_mode=True)
+        return F.max_pool3d(F.pad(x, pad), self.kernel, self.stride)
+
+
+def _ceil_mode_size(n: int, k: int, s: int, p: int) -> int:
+    """max_pool's output length with padding p and ceil_mode (PyTorch's rule: no window may start in
+    the end padding); −1 where the padding is too large for max_pool."""
+    if 2 * p > k:
+        return -1
+    out = -(-(n + 2 * p - k) // s) + 1
+    return out - 1 if (out - 1) * s >= n + p else out
 
 
 class _FusedBlock(nn.Module):
@@ -205,7 +230,7 @@ class FusedI3d(nn.Module):
             elif isinstance(module, InceptionBlock):
                 layers.append(_FusedBlock(module))
             else:
-                layers.append(SamePadMaxPool3d(module.kernel, module.stride))  # type: ignore[arg-type]
+                layers.append(_SameMaxPool(module.kernel, module.stride))  # type: ignore[arg-type]
         self.layers = nn.Sequential(*layers)
         if channels_last:
             self.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]

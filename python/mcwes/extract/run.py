@@ -178,6 +178,7 @@ def extract(inputs: Sequence[str | os.PathLike] | str | os.PathLike, out: str | 
             "T": int(r.features.shape[0]), "n_frames": r.n_frames, "n_source_frames": r.n_source_frames,
             "fps": r.fps, "crop_box": list(r.box) if r.box else None, "gaps": [list(g) for g in r.gaps],
             "flow_backend": r.flow_backend, "seconds": {k: round(s, 3) for k, s in r.seconds.items()},
+            "cpu_seconds": {k: round(s, 3) for k, s in r.cpu_seconds.items()},
             "total_seconds": round(time.perf_counter() - t0, 3)}
         if r.gaps:
             done[v.video]["warning"] = f"{len(r.gaps)} missing frames filled with the previous frame"
