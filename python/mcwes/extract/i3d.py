@@ -69,7 +69,9 @@ class Unit3D(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: Sequence[int] = (1, 1, 1), stride: Sequence[int] = (1, 1, 1),
                  *, batch_norm: bool = True, relu: bool = True, bias: bool = False):
         super().__init__()
-        self.kernel, self.stride, self.relu = tuple(kernel), tuple(stride), relu
+        self.kernel = (int(kernel[0]), int(kernel[1]), int(kernel[2]))
+        self.stride = (int(stride[0]), int(stride[1]), int(stride[2]))
+        self.relu = relu
         self.conv3d = nn.Conv3d(cin, cout, self.kernel, self.stride, padding=0, bias=bias)
         self.bn = nn.BatchNorm3d(cout, eps=1e-3, momentum=0.01) if batch_norm else None
 

@@ -77,7 +77,7 @@ class Progress:
         self.bars: dict[str, Any] = {}
         self.decile = 0
         if self.tty:
-            from tqdm import tqdm  # noqa: PLC0415
+            from tqdm import tqdm  # type: ignore[import-untyped]  # noqa: PLC0415
 
             totals = {"frames": total, "flow pairs": total - 1 if total else None, "windows": None}
             self.bars = {k: tqdm(total=totals[k], desc=f"{name}: {k}", position=i, leave=True, file=sys.stderr)
@@ -112,7 +112,7 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 def _resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image  # noqa: PLC0415
 
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size), Image.LANCZOS))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size), Image.Resampling.LANCZOS))
 
 
 def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb_net: I3dNet,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from .frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .i3d import I3dNet, fuse_i3d, load_i3d, resolve_weights, sha256_file
 from .options import ExtractOptions
 from .pipeline import VideoFeatures, extract_video
+
+if TYPE_CHECKING:
+    from ..model import MCWES
 
 __all__ = ["VideoInput", "extract", "find_videos", "spot_video"]
 
@@ -206,7 +209,7 @@ def _previous(path: Path, settings: dict, weights: dict, overwrite: bool) -> dic
     return old
 
 
-def spot_video(path: str | os.PathLike, model: Union["torch.nn.Module", str, os.PathLike, None] = None, *,
+def spot_video(path: str | os.PathLike, model: Union["MCWES", str, os.PathLike, None] = None, *,
                preset: str = "casme2", options: ExtractOptions | None = None,
                rgb_weights: str | os.PathLike | None = None, flow_weights: str | os.PathLike | None = None,
                progress: bool = False, **extract_options: Any):
@@ -231,6 +234,7 @@ def spot_video(path: str | os.PathLike, model: Union["torch.nn.Module", str, os.
     r = extract_video(v[0].path, options, rgb_net, flow_net, progress=progress, name=v[0].video)
     f = r.frame_cnt  # frames covered by the streams
     found = spot(r.features, model, fps=r.fps, snippet_frames=options.stride, n_frames=f, names=v[0].video)
+    assert isinstance(found, Proposals)  # one video in, one list of proposals out
     idx = r.source_index
     mapped = Proposals()
     for p in found:
