@@ -58,6 +58,15 @@ def test_video_decodes_the_written_frames(clip):  # noqa: F811
     assert np.abs(decoded.astype(float) - clip["video"].frames).mean() < 8.0
 
 
+def test_synthetic_frames_stream_the_same_video(tmp_path):
+    want = S.synthetic_video(12, (20, 24), seed=1).frames
+    np.testing.assert_array_equal(np.stack(list(S.synthetic_frames(12, (20, 24), seed=1))), want)
+    mp4 = S.write_video(S.synthetic_frames(12, (20, 24), seed=1), tmp_path / "s.mp4")  # frames one at a time
+    assert len(list(open_frames(mp4))) == 12
+    with pytest.raises(ValueError, match=r"expected at least one frame for .*none\.mp4, got none"):
+        S.write_video(iter([]), tmp_path / "none.mp4")
+
+
 def test_synthetic_movement_is_local_and_timed():
     v = S.synthetic_video(30, 48, drift=0.0, blinks=[], seed=0)
     m = v.movements[0]
