@@ -15,8 +15,8 @@ so). The unfused I3D (``fast_i3d=False``) is timed on a few window batches besid
 The I3D weights are random (a trained network costs the same); preset casme2 (8-frame windows,
 stride 8). Wall times are what a user waits; CPU times (all threads) are reported beside them
 because on a shared machine they move less with the load. Correctness first: the two flows agree on
-the timed pairs (correlation, mean end-point error) and the fused I3D's features equal the unfused
-ones. torch and OpenCV get the same thread count.
+the timed pairs (mean end-point error under 0.05 px; the correlation is printed) and the fused I3D's
+features equal the unfused ones. torch and OpenCV get the same thread count.
 """
 from __future__ import annotations
 
@@ -123,7 +123,9 @@ def main() -> None:
             corr = float(np.corrcoef(cv_flow.ravel(), mc_flow.ravel())[0, 1])
             epe = float(np.sqrt(((cv_flow - mc_flow) ** 2).sum(axis=1)).mean())
             print(f"{size}^2: flow mcwes vs OpenCV on {k} pairs: correlation {corr:.5f}, mean end-point error {epe:.4f} px")
-            assert corr > 0.99, "the two TV-L1 implementations disagree"
+            # the synthetic motion is small (mostly < 0.2 px per frame), so the end-point error, not the
+            # correlation (dominated by sub-0.01 px noise where nothing moves), is the check
+            assert epe < 0.05, "the two TV-L1 implementations disagree"
             pairs = n - 1
             other = total - r.seconds["flow"]  # every stage but the flow, measured
             cv_total = other + cv_per_pair * pairs
