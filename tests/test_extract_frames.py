@@ -58,6 +58,15 @@ def test_video_decodes_the_written_frames(clip):  # noqa: F811
     assert np.abs(decoded.astype(float) - clip["video"].frames).mean() < 8.0
 
 
+def test_synthetic_frames_stream_the_same_video(tmp_path):
+    want = S.synthetic_video(12, (20, 24), seed=1).frames
+    np.testing.assert_array_equal(np.stack(list(S.synthetic_frames(12, (20, 24), seed=1))), want)
+    mp4 = S.write_video(S.synthetic_frames(12, (20, 24), seed=1), tmp_path / "s.mp4")  # frames one at a time
+    assert len(list(open_frames(mp4))) == 12
+    with pytest.raises(ValueError, match=r"expected at least one frame for .*none\.mp4, got none"):
+        S.write_video(iter([]), tmp_path / "none.mp4")
+
+
 def test_synthetic_movement_is_local_and_timed():
     v = S.synthetic_video(30, 48, drift=0.0, blinks=[], seed=0)
     m = v.movements[0]
@@ -128,11 +137,24 @@ class _Rect:
     def height(self): return self.b - self.t  # noqa: E704
 
 
-def _fake_dlib(monkeypatch, per_frame):  # type: ignore[no-untyped-def]
-    """A stand-in for dlib whose detector returns the given rectangles, frame after frame."""
-    found = iter(per_frame)
+class _Detector:
+    """dlib's detector as ``run`` shows it: (rectangles, scores, sub-detector ids) per image."""
+
+    def __init__(self, per_frame, scores):  # type: ignore[no-untyped-def]
+        self.found = iter(per_frame)
+        self.scores = iter(scores) if scores is not None else None
+
+    def run(self, image, upsample, threshold):  # type: ignore[no-untyped-def]
+        rects = next(self.found)
+        # by default the larger rectangle is the surer one
+        scores = next(self.scores) if self.scores else [r.width() * r.height() / 1e3 for r in rects]
+        return rects, scores, [0] * len(rects)
+
+
+def _fake_dlib(monkeypatch, per_frame, scores=None):  # type: ignore[no-untyped-def]
+    """A stand-in for dlib whose detector returns the given rectangles (and scores), frame after frame."""
     module = types.ModuleType("dlib")
-    module.get_frontal_face_detector = lambda: (lambda image, upsample: next(found))
+    module.get_frontal_face_detector = lambda: _Detector(per_frame, scores)
     monkeypatch.setitem(sys.modules, "dlib", module)
 
 
@@ -145,6 +167,12 @@ def test_detected_box_is_the_median_square_grown_and_clipped(monkeypatch):
     _fake_dlib(monkeypatch, [[_Rect(90, 60, 118, 98)]])  # near the corner: shifted inside the frame
     x, y, w, h = detect_face_box(frames[:1], "v.mp4", 0.5)
     assert (x, y, w, h) == (44, 24, 76, 76)  # side 38 · 2, centre (104, 79) pushed inside
+
+
+def test_detect_takes_the_surest_detection_not_the_largest(monkeypatch):
+    frames = [np.zeros((100, 120, 3), np.uint8)]
+    _fake_dlib(monkeypatch, [[_Rect(10, 10, 90, 90), _Rect(40, 30, 80, 70)]], scores=[[0.1, 1.3]])
+    assert detect_face_box(frames, "v.mp4", 0.0) == (40, 30, 40, 40)
 
 
 def test_detect_no_face_names_the_video(monkeypatch):

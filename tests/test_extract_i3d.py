@@ -8,7 +8,7 @@ import torch
 from extract_cases import one_torch_thread, random_i3d, save_public_style  # noqa: F401 (fixture)
 from hypothesis import given, strategies as st
 
-from mcwes.extract import I3D_WEIGHTS_ENV, InceptionI3d, expected_keys, load_i3d
+from mcwes.extract import I3D_WEIGHTS_ENV, InceptionI3d, expected_keys, fuse_i3d, load_i3d
 from mcwes.extract.i3d import _same_pad
 
 # The public architecture, written out independently of the module: endpoint → (in, out, kernel) of
@@ -115,3 +115,35 @@ def test_foreign_and_wrong_stream_weights_are_named(tmp_path):
         load_i3d(junk, "rgb")
     with pytest.raises(ValueError, match=r"expected modality 'rgb' or 'flow', got 'depth'"):
         load_i3d(junk, "depth")
+
+
+@pytest.mark.parametrize("modality,cin", [("rgb", 3), ("flow", 2)])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_fused_i3d_gives_the_features_of_the_loaded_network(tmp_path, modality, cin, channels_last):
+    path = save_public_style(random_i3d(cin, 7 + cin), tmp_path / f"{modality}_imagenet.pt")
+    net = load_i3d(path, modality)
+    fused = fuse_i3d(net, channels_last=channels_last)
+    convs = [p for p in fused.parameters() if p.ndim == 5]
+    assert len(convs) == 3 + 9 * 4 and not any(isinstance(m, torch.nn.BatchNorm3d) for m in fused.modules())
+    torch.manual_seed(cin)
+    # odd sizes: the stride-2 layers' "SAME" padding is uneven, as at 224² it is not
+    for shape in [(2, cin, 8, 32, 32), (1, cin, 9, 35, 29), (1, cin, 3, 20, 17)]:
+        x = torch.rand(shape) * 2 - 1
+        with torch.no_grad():
+            want, got = net.features(x), fused.features(x)
+        assert got.shape == want.shape == (shape[0], 1024)
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+    assert fused.features(x).dtype == torch.float32 and not fused.training
+
+
+def test_fuse_i3d_refuses_a_training_network():
+    net = InceptionI3d(2)
+    with pytest.raises(ValueError, match=r"fuse_i3d: expected an eval-mode InceptionI3d"):
+        fuse_i3d(net)
+    with pytest.raises(TypeError, match=r"fuse_i3d: expected an InceptionI3d, got Linear"):
+        fuse_i3d(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
+    fused = fuse_i3d(net.eval())
+    with pytest.raises(ValueError, match=r"for inference only"):
+        fused.train()
+    with pytest.raises(ValueError, match=r"FusedI3d: expected input \[B, 2, T, H, W\], got \(1, 3, 8, 16, 16\)"):
+        fused.features(torch.zeros(1, 3, 8, 16, 16))

@@ -208,3 +208,62 @@ def test_spot_video_and_spot_command(tmp_path, weights):  # noqa: F811
     assert rc == 0
     table = pd.read_csv(csv)
     assert sorted(map(tuple, table[["onset", "offset"]].to_numpy())) == sorted((p.onset, p.offset) for p in found)
+
+
+def test_flow_runs_in_bounded_pieces_whatever_the_window_group(tmp_path, nets, monkeypatch):  # noqa: F811
+    """Memory does not grow with the window group: flow is computed FLOW_PAIRS pairs at a time even
+    when a group of windows spans hundreds of frames (samm_lv: 16 windows of 32), and the pieces'
+    boundaries do not change the features."""
+    from mcwes.extract import pipeline
+
+    rgb, flow = nets
+    folder = _tiny(tmp_path / "long", 75, 7, size=16)
+    opts = small("samm_lv", image_size=16, batch_size=16)
+    want = extract_video(folder, opts, rgb, flow, progress=False)
+    real = pipeline.make_flow_fn
+    sizes: list[int] = []
+
+    def recording(*a, **k):  # type: ignore[no-untyped-def]
+        fn = real(*a, **k)
+        return lambda prev, nxt: (sizes.append(len(prev)), fn(prev, nxt))[1]
+
+    monkeypatch.setattr(pipeline, "make_flow_fn", recording)
+    monkeypatch.setattr(pipeline, "FLOW_PAIRS", 5)
+    got = extract_video(folder, opts, rgb, flow, progress=False)
+    assert max(sizes) <= 5 and sum(sizes) == 74 and got.features.shape == (2, 2048)
+    np.testing.assert_array_equal(got.features, want.features)
+
+
+def test_stride_longer_than_the_window_skips_frames_correctly(clip, nets, monkeypatch):  # noqa: F811
+    from mcwes.extract import pipeline
+
+    rgb, flow = nets
+    monkeypatch.setattr(pipeline, "FLOW_PAIRS", 3)  # pieces shorter than the gap between windows
+    sparse = extract_video(clip["folder"], small(window=4, stride=6, batch_size=1), rgb, flow, progress=False)
+    dense = extract_video(clip["folder"], small(window=4, stride=2, batch_size=4), rgb, flow, progress=False)
+    assert sparse.features.shape == ((N_FRAMES - 1 - 4) // 6 + 1, 2048)  # windows at frames 0, 6, 12, 18
+    np.testing.assert_allclose(sparse.features, dense.features[[0, 3, 6, 9]], rtol=1e-4, atol=1e-5)
+
+
+def test_fast_i3d_is_recorded_and_does_not_block_a_resume(tmp_path, weights):  # noqa: F811
+    _tiny(tmp_path / "in" / "a", 10, 1)
+    out = tmp_path / "out"
+    kw = {"rgb_weights": weights["rgb"], "flow_weights": weights["flow"], "progress": False}
+    m = extract(tmp_path / "in", out, small(fast_i3d=False), **kw)
+    assert m["execution"]["fast_i3d"] is False and "fast_i3d" not in m["settings"]
+    slow = np.load(out / "a.npy")
+    _tiny(tmp_path / "in" / "b", 10, 2)
+    m = extract(tmp_path / "in", out, small(), **kw)  # fast_i3d=True (the default) resumes the same folder
+    assert m["execution"]["fast_i3d"] is True and sorted(m["videos"]) == ["a", "b"]
+    m = extract(tmp_path / "in", tmp_path / "out2", small(), **kw)
+    np.testing.assert_allclose(np.load(tmp_path / "out2" / "a.npy"), slow, rtol=1e-4,
+                               atol=1e-4 * float(np.abs(slow).max()))
+    assert json.loads((tmp_path / "out2" / "manifest.json").read_text())["execution"]["fast_i3d"] is True
+    from mcwes.commands.extract import options_from_args
+    from mcwes.cli import build_parser
+
+    args = build_parser().parse_args(["extract", "x", "--out", "o", "--no-fast-i3d"])
+    assert options_from_args(args).fast_i3d is False
+    assert options_from_args(build_parser().parse_args(["extract", "x", "--out", "o"])).fast_i3d is True
+    with pytest.raises(ValueError, match=r"expected fast_i3d to be True or False, got 'yes'"):
+        small(fast_i3d="yes")

@@ -81,9 +81,11 @@ class FrameSource:
         from PIL import Image  # noqa: PLC0415
 
         shape = None
-        prev = None
+        prev: np.ndarray | None = None
+        first = self._files[0]
         for f in self._files:
-            if f is None:  # a gap: the previous frame again
+            if f is None:  # a gap: the previous frame again (the first file always exists)
+                assert prev is not None
                 yield prev
                 continue
             try:
@@ -94,7 +96,7 @@ class FrameSource:
             if shape is None:
                 shape = frame.shape
             elif frame.shape != shape:
-                raise ValueError(f"mcwes.extract: {self.path}: frames differ in size: {self._files[0].name} is "
+                raise ValueError(f"mcwes.extract: {self.path}: frames differ in size: {first.name if first else '?'} is "
                                  f"{shape[1]}x{shape[0]} but {f.name} is {frame.shape[1]}x{frame.shape[0]}")
             prev = frame
             yield frame

@@ -21,13 +21,15 @@ import torch
 from .face import apply_box, check_box, detect_face_box
 from .flow import _cv2, flow_to_i3d, make_flow_fn, resolve_backend
 from .frames import FrameSource, open_frames
-from .i3d import InceptionI3d
+from .i3d import I3dNet
 from .options import ExtractOptions
 
 __all__ = ["STAGES", "Progress", "VideoFeatures", "extract_video"]
 
 log = logging.getLogger(__name__)
 STAGES = ("decode", "crop", "flow", "resize", "i3d")
+#: Frames decoded, cropped and turned into flow at a time (32 pairs of 400² frames: 41 MB of float flow).
+FLOW_PAIRS = 32
 
 
 @dataclass
@@ -42,7 +44,9 @@ class VideoFeatures:
         fps: frame rate of the used frames (source fps over the mean frame step).
         box: the crop box ``(x, y, w, h)``, or None for the whole frame.
         gaps: ``(missing number, number copied into it)`` of a frame folder.
-        seconds: time per stage.
+        seconds: wall time per stage.
+        cpu_seconds: CPU time per stage (all threads of the process; on a busy machine a steadier
+            measure of the work than the wall time).
     """
 
     features: np.ndarray
@@ -53,6 +57,7 @@ class VideoFeatures:
     box: tuple[int, int, int, int] | None
     gaps: list[tuple[int, int]]
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     flow_backend: str = ""
 
     @property
@@ -72,7 +77,7 @@ class Progress:
         self.bars: dict[str, Any] = {}
         self.decile = 0
         if self.tty:
-            from tqdm import tqdm  # noqa: PLC0415
+            from tqdm import tqdm  # type: ignore[import-untyped]  # noqa: PLC0415
 
             totals = {"frames": total, "flow pairs": total - 1 if total else None, "windows": None}
             self.bars = {k: tqdm(total=totals[k], desc=f"{name}: {k}", position=i, leave=True, file=sys.stderr)
@@ -107,11 +112,11 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 def _resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image  # noqa: PLC0415
 
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size), Image.LANCZOS))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size), Image.Resampling.LANCZOS))
 
 
-def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb_net: InceptionI3d,
-                  flow_net: InceptionI3d, *, progress: bool = True, name: str | None = None) -> VideoFeatures:
+def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb_net: I3dNet,
+                  flow_net: I3dNet, *, progress: bool = True, name: str | None = None) -> VideoFeatures:
     """Features of one video (see the module doc and docs/extraction.md).
 
     Args:
@@ -129,16 +134,16 @@ def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb
     backend = resolve_backend(options.flow_backend)
     device = next(rgb_net.parameters()).device
     flow_fn = make_flow_fn(backend, options.tvl1, str(device))
-    seconds = dict.fromkeys(STAGES, 0.0)
+    clock = _Clock()
     prog = Progress(name, _kept_count(src.n_frames, options.frame_steps), progress)
     try:
-        feats, index, n_src, box = _stream(src, options, rgb_net, flow_net, flow_fn, seconds, prog, name)
+        feats, index, n_src, box = _stream(src, options, rgb_net, flow_net, flow_fn, clock, prog, name)
     finally:
         prog.close()
     fps = float(src.fps or options.fps)
     if options.frame_steps:
         fps = fps * len(options.frame_steps) / sum(options.frame_steps)
-    return VideoFeatures(feats, len(index), index, n_src, fps, box, list(src.gaps), seconds, backend)
+    return VideoFeatures(feats, len(index), index, n_src, fps, box, list(src.gaps), clock.wall, clock.cpu, backend)
 
 
 def _kept_count(n: int | None, steps: tuple[int, ...] | None) -> int | None:
@@ -150,41 +155,56 @@ def _kept_count(n: int | None, steps: tuple[int, ...] | None) -> int | None:
     return cycles * len(steps) + partial
 
 
-def _timed(it: Iterator, seconds: dict[str, float], stage: str) -> Iterator:
+class _Clock:
+    """Wall and CPU seconds per stage."""
+
+    def __init__(self) -> None:
+        self.wall = dict.fromkeys(STAGES, 0.0)
+        self.cpu = dict.fromkeys(STAGES, 0.0)
+
+    @staticmethod
+    def start() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def stop(self, stage: str, t: tuple[float, float]) -> None:
+        self.wall[stage] += time.perf_counter() - t[0]
+        self.cpu[stage] += time.process_time() - t[1]
+
+
+def _timed(it: Iterator, clock: _Clock, stage: str) -> Iterator:
     while True:
-        t = time.perf_counter()
+        t = clock.start()
         try:
             item = next(it)
         except StopIteration:
             return
-        seconds[stage] += time.perf_counter() - t
+        clock.stop(stage, t)
         yield item
 
 
-def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: InceptionI3d, flow_net: InceptionI3d, flow_fn,
-            seconds: dict[str, float], prog: Progress, name: str):  # type: ignore[no-untyped-def]
+def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: I3dNet, flow_net: I3dNet, flow_fn,
+            clock: _Clock, prog: Progress, name: str):  # type: ignore[no-untyped-def]
     w, s, size = opts.window, opts.stride, opts.image_size
-    frames = _timed(src.frames(opts.frame_steps), seconds, "decode")
+    frames = _timed(src.frames(opts.frame_steps), clock, "decode")
     head = list(itertools.islice(frames, max(opts.detect_frames, 1)))
     if not head:
         raise ValueError(f"mcwes.extract: {src.path}: no frames could be decoded (empty video or folder)")
     box = _box(opts, [f for _, f in head], src.path)
     frames = itertools.chain(head, frames)
 
-    chunk = max(opts.batch_size * s, w) + 1  # source frames per chunk: at least one full window group
     index: list[int] = []
     rgb_buf: list[np.ndarray] = []   # uint8 [size, size, 3] per stream frame, from frame `base` on
     flow_buf: list[np.ndarray] = []  # float32 [2, size, size]
     base, next_window = 0, 0
     out_rgb: list[np.ndarray] = []
     out_flow: list[np.ndarray] = []
-    carry: tuple[np.ndarray, np.ndarray] | None = None  # (rgb crop, gray) of the last frame of the previous chunk
+    carry: tuple[np.ndarray, np.ndarray] | None = None  # (rgb crop, gray) of the last frame of the previous piece
     shape = None
     while True:
-        raw = list(itertools.islice(frames, chunk))
-        if not raw:
-            break
-        t = time.perf_counter()
+        # A piece of FLOW_PAIRS frames at a time: the crops, gray frames and float flow in memory at
+        # once are bounded by it, whatever the video's length, window or batch size.
+        raw = list(itertools.islice(frames, FLOW_PAIRS))
+        t = clock.start()
         crops, grays = [], []
         for i, frame in raw:
             if shape is None:
@@ -196,36 +216,41 @@ def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: InceptionI3d, flow_
             crops.append(c)
             grays.append(_gray(c))
             index.append(i)
-        seconds["crop"] += time.perf_counter() - t
+        clock.stop("crop", t)
         prog.update("frames", len(raw))
         if carry is not None:
             crops.insert(0, carry[0])
             grays.insert(0, carry[1])
-        carry = (crops[-1], grays[-1])
-        if len(grays) < 2:
-            continue
-        t = time.perf_counter()
-        g = np.stack(grays)
-        flow = flow_fn(g[:-1], g[1:])
-        seconds["flow"] += time.perf_counter() - t
-        prog.update("flow pairs", len(flow))
-        t = time.perf_counter()
-        for k in range(len(flow)):  # RGB drops the chunk's last frame: it starts the next chunk
-            rgb_buf.append(_resize_rgb(crops[k], size))
-            flow_buf.append(flow_to_i3d(flow[k], opts.flow_bound, size, opts.flow_jpeg))
-        seconds["resize"] += time.perf_counter() - t
+        if raw:
+            carry = (crops[-1], grays[-1])
+        if len(grays) >= 2 and raw:
+            t = clock.start()
+            g = np.stack(grays)  # uint8 [n, H, W]
+            flow = flow_fn(g[:-1], g[1:])
+            clock.stop("flow", t)
+            prog.update("flow pairs", len(flow))
+            t = clock.start()
+            for k in range(len(flow)):  # RGB drops the piece's last frame: it starts the next piece
+                rgb_buf.append(_resize_rgb(crops[k], size))
+                flow_buf.append(flow_to_i3d(flow[k], opts.flow_bound, size, opts.flow_jpeg))
+            del flow, g
+            clock.stop("resize", t)
         available = base + len(rgb_buf)
         n_ready = (available - w) // s + 1 - next_window if available >= w else 0
+        if raw:  # full batches only while frames still come: one forward per group of batch_size windows
+            n_ready -= n_ready % opts.batch_size
         if n_ready > 0:
-            r, f = _forward(rgb_buf, flow_buf, base, next_window, n_ready, opts, rgb_net, flow_net, seconds)
+            r, f = _forward(rgb_buf, flow_buf, base, next_window, n_ready, opts, rgb_net, flow_net, clock)
             out_rgb.append(r)
             out_flow.append(f)
             prog.update("windows", n_ready)
             next_window += n_ready
-            drop = next_window * s - base
+            drop = min(next_window * s - base, len(rgb_buf))
             if drop > 0:
                 del rgb_buf[:drop], flow_buf[:drop]
                 base += drop
+        if not raw:
+            break
     n = len(index)
     if not out_rgb:
         raise ValueError(f"mcwes.extract: {name}: {n} frame{'s' if n != 1 else ''} give F = {max(n - 1, 0)} "
@@ -247,10 +272,10 @@ def _box(opts: ExtractOptions, head: list[np.ndarray], path: Path) -> tuple[int,
 
 @torch.inference_mode()
 def _forward(rgb_buf: list[np.ndarray], flow_buf: list[np.ndarray], base: int, first: int, count: int,
-             opts: ExtractOptions, rgb_net: InceptionI3d, flow_net: InceptionI3d,
-             seconds: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+             opts: ExtractOptions, rgb_net: I3dNet, flow_net: I3dNet,
+             clock: _Clock) -> tuple[np.ndarray, np.ndarray]:
     """I3D features of windows ``first … first + count − 1``, in batches of ``opts.batch_size``."""
-    t = time.perf_counter()
+    t = clock.start()
     device = next(rgb_net.parameters()).device
     w, s = opts.window, opts.stride
     rgb_out, flow_out = [], []
@@ -262,5 +287,5 @@ def _forward(rgb_buf: list[np.ndarray], flow_buf: list[np.ndarray], base: int, f
         fl = np.stack([np.stack(flow_buf[i * s - base : i * s - base + w]) for i in wins])  # [B, w, 2, S, S]
         y = torch.from_numpy(fl).to(device).permute(0, 2, 1, 3, 4)
         flow_out.append(flow_net.features(y).float().cpu().numpy())
-    seconds["i3d"] += time.perf_counter() - t
+    clock.stop("i3d", t)
     return np.concatenate(rgb_out), np.concatenate(flow_out)

@@ -11,23 +11,27 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
 
 from ..data.features import video_id
 from .frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from .i3d import load_i3d, resolve_weights, sha256_file
+from .i3d import I3dNet, fuse_i3d, load_i3d, resolve_weights, sha256_file
 from .options import ExtractOptions
 from .pipeline import VideoFeatures, extract_video
+
+if TYPE_CHECKING:
+    from ..model import MCWES
 
 __all__ = ["VideoInput", "extract", "find_videos", "spot_video"]
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
-# Options that do not change the features (they may differ between a run and its resumption).
-_NOT_SEMANTIC = ("batch_size", "device")
+# Options that do not change the features beyond float rounding (they may differ between a run and its
+# resumption); the manifest records them under "execution".
+_NOT_SEMANTIC = ("batch_size", "device", "fast_i3d")
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,8 @@ def _write(out: Path, v: VideoInput, r: VideoFeatures, layout: str) -> list[Path
 def _load_nets(options: ExtractOptions, rgb_weights, flow_weights):  # type: ignore[no-untyped-def]
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     paths = {m: resolve_weights(m, p) for m, p in (("rgb", rgb_weights), ("flow", flow_weights))}
-    nets = {m: load_i3d(p, m, device=device) for m, p in paths.items()}
+    loaded = {m: load_i3d(p, m, device=device) for m, p in paths.items()}
+    nets: dict[str, I3dNet] = {m: fuse_i3d(net) if options.fast_i3d else net for m, net in loaded.items()}
     return nets["rgb"], nets["flow"], paths
 
 
@@ -158,8 +163,11 @@ def extract(inputs: Sequence[str | os.PathLike] | str | os.PathLike, out: str | 
     weights = {m: {"path": str(p), "sha256": sha256_file(p)} for m, p in paths.items()}
     manifest_path = out / MANIFEST
     manifest = _previous(manifest_path, settings, weights, overwrite)
-    manifest.update(settings=settings, weights=weights, versions=_versions(),
-                    device=str(next(rgb_net.parameters()).device))
+    execution = {k: v for k, v in options.to_dict().items() if k in _NOT_SEMANTIC}
+    execution["device"] = str(next(rgb_net.parameters()).device)
+    execution["torch_threads"] = torch.get_num_threads()
+    manifest.update(settings=settings, weights=weights, versions=_versions(), device=execution["device"],
+                    execution=execution)
     done = manifest.setdefault("videos", {})
     for v in videos:
         if not overwrite and v.video in done and all(p.is_file() for p in output_files(out, v, options.layout)):
@@ -173,6 +181,7 @@ def extract(inputs: Sequence[str | os.PathLike] | str | os.PathLike, out: str | 
             "T": int(r.features.shape[0]), "n_frames": r.n_frames, "n_source_frames": r.n_source_frames,
             "fps": r.fps, "crop_box": list(r.box) if r.box else None, "gaps": [list(g) for g in r.gaps],
             "flow_backend": r.flow_backend, "seconds": {k: round(s, 3) for k, s in r.seconds.items()},
+            "cpu_seconds": {k: round(s, 3) for k, s in r.cpu_seconds.items()},
             "total_seconds": round(time.perf_counter() - t0, 3)}
         if r.gaps:
             done[v.video]["warning"] = f"{len(r.gaps)} missing frames filled with the previous frame"
@@ -200,7 +209,7 @@ def _previous(path: Path, settings: dict, weights: dict, overwrite: bool) -> dic
     return old
 
 
-def spot_video(path: str | os.PathLike, model: Union["torch.nn.Module", str, os.PathLike, None] = None, *,
+def spot_video(path: str | os.PathLike, model: Union["MCWES", str, os.PathLike, None] = None, *,
                preset: str = "casme2", options: ExtractOptions | None = None,
                rgb_weights: str | os.PathLike | None = None, flow_weights: str | os.PathLike | None = None,
                progress: bool = False, **extract_options: Any):
@@ -225,6 +234,7 @@ def spot_video(path: str | os.PathLike, model: Union["torch.nn.Module", str, os.
     r = extract_video(v[0].path, options, rgb_net, flow_net, progress=progress, name=v[0].video)
     f = r.frame_cnt  # frames covered by the streams
     found = spot(r.features, model, fps=r.fps, snippet_frames=options.stride, n_frames=f, names=v[0].video)
+    assert isinstance(found, Proposals)  # one video in, one list of proposals out
     idx = r.source_index
     mapped = Proposals()
     for p in found:

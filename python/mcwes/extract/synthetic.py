@@ -8,12 +8,14 @@ of numbered images. Needs the ``video`` extra (OpenCV for warping, PyAV, Pillow)
 """
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Movement", "SyntheticVideo", "synthetic_video", "write_frame_folder", "write_video"]
+__all__ = ["Movement", "SyntheticVideo", "synthetic_frames", "synthetic_video", "write_frame_folder", "write_video"]
 
 
 @dataclass(frozen=True)
@@ -70,53 +72,83 @@ def synthetic_video(n_frames: int, size: int | tuple[int, int] = 64, *, movement
         drift: head drift, pixels per frame (a slow random walk of about this speed).
         seed: random texture and drift.
     """
-    import cv2  # noqa: PLC0415
-
-    h, w = (size, size) if isinstance(size, int) else size
-    rng = np.random.default_rng(seed)
-    if movements is None:
-        a = n_frames // 3
-        movements = [Movement(a, min(2 * a, n_frames - 1), (0.60, 0.72), 0.12, 0.08 * w, (0.7, -0.7))]
-    if blinks is None:
-        blinks = [(int(0.85 * n_frames), min(int(0.85 * n_frames) + 2, n_frames - 1))] if n_frames >= 10 else []
-    base = _base_face(h, w, rng)
-    steps = rng.standard_normal((n_frames, 2)) * drift
-    path = np.cumsum(steps, axis=0) - steps[0]
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    plan = _Plan(n_frames, size, movements, blinks, drift, seed)
+    h, w = plan.base.shape[:2]
     frames = np.empty((n_frames, h, w, 3), np.uint8)
-    for t in range(n_frames):
-        dx = np.full((h, w), path[t, 0], np.float32)
-        dy = np.full((h, w), path[t, 1], np.float32)
-        for m in movements:
-            if m.onset <= t <= m.offset:
-                apex = (m.onset + m.offset) / 2
-                half = max(apex - m.onset, 1e-6)
-                ramp = 1 - abs(t - apex) / half
-                bump = np.exp(-((x - m.center[0] * w) ** 2 + (y - m.center[1] * h) ** 2) / (2 * (m.radius * w) ** 2))
-                dx += m.amplitude * ramp * m.direction[0] * bump
-                dy += m.amplitude * ramp * m.direction[1] * bump
-        img = cv2.remap(base, x - dx, y - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        if any(b0 <= t <= b1 for b0, b1 in blinks):
-            for cx in (0.35, 0.65):
-                cv2.ellipse(img, (int(cx * w + path[t, 0]), int(0.40 * h + path[t, 1])),
-                            (max(int(0.09 * w), 1), max(int(0.045 * h), 1)), 0, 0, 360, (190, 150, 125), -1)
-        frames[t] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    return SyntheticVideo(frames, list(movements), list(blinks), path.astype(np.float32))
+    for t, frame in enumerate(plan.frames()):
+        frames[t] = frame
+    return SyntheticVideo(frames, plan.movements, plan.blinks, plan.path.astype(np.float32))
 
 
-def write_video(frames: np.ndarray, path: str | Path, fps: float = 30.0, codec: str = "libx264",
+def synthetic_frames(n_frames: int, size: int | tuple[int, int] = 64, *, movements: list[Movement] | None = None,
+                     blinks: list[tuple[int, int]] | None = None, drift: float = 0.02,
+                     seed: int = 0) -> Iterator[np.ndarray]:
+    """The frames of :func:`synthetic_video` (same arguments, same frames) one at a time, for videos too
+    long to hold in memory (2000 frames of 440² are 1.2 GB)."""
+    return _Plan(n_frames, size, movements, blinks, drift, seed).frames()
+
+
+class _Plan:
+    """What a synthetic video shows: the base face, movements, blinks and the drift path."""
+
+    def __init__(self, n_frames: int, size: int | tuple[int, int], movements: list[Movement] | None,
+                 blinks: list[tuple[int, int]] | None, drift: float, seed: int):
+        h, w = (size, size) if isinstance(size, int) else size
+        rng = np.random.default_rng(seed)
+        if movements is None:
+            a = n_frames // 3
+            movements = [Movement(a, min(2 * a, n_frames - 1), (0.60, 0.72), 0.12, 0.08 * w, (0.7, -0.7))]
+        if blinks is None:
+            blinks = [(int(0.85 * n_frames), min(int(0.85 * n_frames) + 2, n_frames - 1))] if n_frames >= 10 else []
+        self.n_frames, self.movements, self.blinks = n_frames, list(movements), list(blinks)
+        self.base = _base_face(h, w, rng)
+        steps = rng.standard_normal((n_frames, 2)) * drift
+        self.path = np.cumsum(steps, axis=0) - steps[0]
+
+    def frames(self) -> Iterator[np.ndarray]:
+        import cv2  # noqa: PLC0415
+
+        h, w = self.base.shape[:2]
+        path = self.path
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        for t in range(self.n_frames):
+            dx = np.full((h, w), path[t, 0], np.float32)
+            dy = np.full((h, w), path[t, 1], np.float32)
+            for m in self.movements:
+                if m.onset <= t <= m.offset:
+                    apex = (m.onset + m.offset) / 2
+                    half = max(apex - m.onset, 1e-6)
+                    ramp = 1 - abs(t - apex) / half
+                    bump = np.exp(-((x - m.center[0] * w) ** 2 + (y - m.center[1] * h) ** 2) / (2 * (m.radius * w) ** 2))
+                    dx += m.amplitude * ramp * m.direction[0] * bump
+                    dy += m.amplitude * ramp * m.direction[1] * bump
+            img = cv2.remap(self.base, x - dx, y - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            if any(b0 <= t <= b1 for b0, b1 in self.blinks):
+                for cx in (0.35, 0.65):
+                    cv2.ellipse(img, (int(cx * w + path[t, 0]), int(0.40 * h + path[t, 1])),
+                                (max(int(0.09 * w), 1), max(int(0.045 * h), 1)), 0, 0, 360, (190, 150, 125), -1)
+            yield np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def write_video(frames: np.ndarray | Iterable[np.ndarray], path: str | Path, fps: float = 30.0, codec: str = "libx264",
                 options: dict[str, str] | None = None) -> Path:
-    """Write uint8 ``[N, H, W, 3]`` RGB frames as a video file with PyAV (H, W even for yuv420p codecs)."""
+    """Write uint8 ``[N, H, W, 3]`` RGB frames (an array, or frames one at a time) as a video file with
+    PyAV (H, W even for yuv420p codecs)."""
     import av  # noqa: PLC0415
     from fractions import Fraction  # noqa: PLC0415
 
     path = Path(path)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"mcwes.extract.synthetic.write_video: expected at least one frame for {path}, got none")
+    frames = itertools.chain([first], frames)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream: av.VideoStream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))  # type: ignore[assignment]
+        stream.width, stream.height = first.shape[1], first.shape[0]
         stream.pix_fmt = "yuv420p" if codec in ("libx264", "mpeg4", "h264") else stream.pix_fmt
         if options:
-            stream.options = options
+            stream.options = dict(options)  # type: ignore[arg-type,assignment]
         for f in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
                 container.mux(packet)
