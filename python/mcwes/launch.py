@@ -1,4 +1,5 @@
-"""Scale-out: run units of work (LOSO folds) as jobs through submitit, on this machine or on Slurm.
+"""Scale-out: run units of work (LOSO folds, extraction shards, ablation cells) as jobs through submitit,
+on this machine or on Slurm.
 
 One execution layer for everything that splits into independent units:
 
@@ -16,7 +17,10 @@ sequential code's fold runner (``mcwes.crossval``), so a fold writes exactly wha
 done marker ``fold.json`` last); then the predictions of every fold are pooled and evaluated once in
 this process. Folds already done are not submitted again; a failed fold is reported with its job's log
 files and can be retried alone (``folds=[subject]`` / ``--folds``). Same seeds give exactly the
-predictions and metrics of :func:`mcwes.loso`. docs/scale-out.md has the recipe and the measurements.
+predictions and metrics of :func:`mcwes.loso`. :func:`extract` is :func:`mcwes.extract` in shards of
+videos (each with its own manifest; :func:`merge_extraction` writes the run's), and :mod:`mcwes.ablate`
+runs ablation cells × seeds through :func:`run_units`. Slurm jobs are followed with ``squeue`` (no
+accounting database needed). docs/scale-out.md has the recipe and the measurements.
 
 submitit is an optional dependency (``pip install "mcwes[cluster]"``); ``import mcwes`` does not import it.
 """
@@ -277,19 +281,26 @@ def _wait_slurm(jobs: dict[str, Any], poll_s: float) -> dict[str, str]:
         if not pending:
             return lost
         states = _squeue_states()
-        now = time.monotonic()
-        for name, job in list(pending.items()) if states is not None else []:
-            state = states.get(str(job.job_id), "ENDED").split()[0]  # an ended job purged from slurmctld: not listed
-            if state in _SLURM_ACTIVE:
-                ended.pop(name, None)
-                continue
-            since, _ = ended.setdefault(name, (now, state))
-            if now - since >= (60.0 if state in ("COMPLETED", "FAILED", "ENDED") else 5.0):
-                lost[name] = (f"Slurm job {job.job_id} ended ({state}) without a result: cancelled, killed, or out "
-                              "of time or memory (see its log)")
-                del pending[name]
+        if states is not None:  # None: squeue did not answer, nothing is concluded this round
+            _conclude(pending, states, ended, lost)
         if pending:
             time.sleep(poll_s)
+
+
+def _conclude(pending: dict[str, Any], states: dict[str, str], ended: dict[str, tuple[float, str]],
+              lost: dict[str, str]) -> None:
+    """Move the pending jobs that have been out of the queue longer than their grace time to ``lost``."""
+    now = time.monotonic()
+    for name, job in list(pending.items()):
+        state = states.get(str(job.job_id), "ENDED").split()[0]  # an ended job purged from slurmctld: not listed
+        if state in _SLURM_ACTIVE:
+            ended.pop(name, None)
+            continue
+        since, _ = ended.setdefault(name, (now, state))
+        if now - since >= (60.0 if state in ("COMPLETED", "FAILED", "ENDED") else 5.0):
+            lost[name] = (f"Slurm job {job.job_id} ended ({state}) without a result: cancelled, killed, or out "
+                          "of time or memory (see its log)")
+            del pending[name]
 
 
 # ---------------------------------------------------------------------------------------------- LOSO
