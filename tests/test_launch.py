@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,6 +20,8 @@ from mcwes.commands.train import fit_feature_dim, open_dataset
 from mcwes.config import Config
 
 pytest.importorskip("submitit")
+
+from extract_cases import weights  # noqa: E402, F401 (a fixture)
 
 D = 4
 ITERATIONS = "3"
@@ -175,3 +178,76 @@ def test_ablation_summary_is_mean_and_sample_std():
     assert [c for c, _ in table_cells(3)][-1] == "h=[7,9,5]" and len(table_cells(5)) == 8
     with pytest.raises(ValueError, match="table to be one of"):
         table_cells(2)
+
+
+# ------------------------------------------------------------------------------ extraction shards
+
+
+def frame_folders(root, names, frames=10, size=24, seed=0):
+    """Tiny videos as folders of PNG frames (random pixels: I3D and the flow do not care)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for i in range(frames):
+            cv2.imwrite(str(root / name / f"img{i + 1}.png"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    return root
+
+
+def extract_args(videos, out, weights, *more):  # noqa: F811
+    return ["extract", str(videos), "--out", str(out), "--image-size", "32", "--flow-backend", "opencv",
+            "--rgb-weights", str(weights["rgb"]), "--flow-weights", str(weights["flow"]), "--cpus-per-job", "1", *more]
+
+
+def job_dirs(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.split("_")[0].isdigit())
+
+
+def test_extraction_shards_resume_and_match_the_sequential_run(tmp_path, weights, capsys):  # noqa: F811
+    pytest.importorskip("cv2")
+    from mcwes.extract import ExtractOptions, extract
+
+    videos = frame_folders(tmp_path / "videos", ["a", "b", "c"])
+    bad = videos / "c" / "img5.png"
+    good = bad.read_bytes()
+    bad.write_bytes(b"not a png")  # shard 1 (video c) fails; shard 0 (a, b) is done and kept
+    out = tmp_path / "launched"
+    args = extract_args(videos, out, weights, "--launcher", "local", "--jobs", "2", "--shard-size", "2")
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "shard-00001" in err and "shard-00000" not in err and "_log.err" in err and "run the same command again" in err
+    assert sorted(json.loads((out / "manifest.json").read_text())["videos"]) == ["a", "b"]
+    assert sorted(p.name for p in (out / "shards").iterdir()) == ["shard-00000.json"]
+    first = {n: (out / f"{n}.npy").stat().st_mtime_ns for n in "ab"}
+    jobs = job_dirs(out / "jobs")
+    assert len(jobs) == 2
+    # The video repaired, the same command redoes the failed shard alone, then merges.
+    bad.write_bytes(good)
+    assert cli.main(args) == 0
+    assert len(job_dirs(out / "jobs")) == 3 and {n: (out / f"{n}.npy").stat().st_mtime_ns for n in "ab"} == first
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(manifest["videos"]) == ["a", "b", "c"] and manifest["shards"] == ["shards/shard-00000.json",
+                                                                                "shards/shard-00001.json"]
+    assert manifest["settings"]["image_size"] == 32 and manifest["weights"]["rgb"]["sha256"]
+    # The features are exactly those of the sequential extraction (one torch thread in both).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sequential = extract(videos, tmp_path / "sequential", ExtractOptions.preset("casme2", image_size=32,
+                                                                                     flow_backend="opencv"),
+                             rgb_weights=weights["rgb"], flow_weights=weights["flow"], progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    for name in "abc":
+        assert (out / f"{name}.npy").read_bytes() == (tmp_path / "sequential" / f"{name}.npy").read_bytes()
+        assert manifest["videos"][name]["T"] == sequential["videos"][name]["T"]
+    assert manifest["settings"] == sequential["settings"]
+    # Everything done: nothing is submitted. Other settings into the same folder: refused before submitting.
+    assert cli.main(args) == 0
+    assert len(job_dirs(out / "jobs")) == 3
+    assert cli.main([*args, "--window", "4", "--stride", "4"]) == 1
+    assert "holds features made with other settings" in capsys.readouterr().err
+    assert len(job_dirs(out / "jobs")) == 3
+    assert cli.main(extract_args(videos, tmp_path / "x", weights, "--shard-size", "2")) == 1
+    assert "expected --launcher local|slurm" in capsys.readouterr().err

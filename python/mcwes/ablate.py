@@ -12,6 +12,8 @@ Tables (docs/method.md §2, §3, §4 for the knobs):
 * 1: multi-modal fusion (Tables 1/2): ``model.fusion`` concat, ccm, cscm.
 * 3: the top-K ratios h of eq. 7 (Table 3): ``train.h`` [5,5,5], [7,7,7], [9,9,9], [5,7,5], [7,7,5],
   [5,9,5], [7,9,5].
+* 4: the snippet duration (Table 4): ``data.snippet_frames`` g, each cell with its own features, extracted
+  with g-frame windows (``mcwes extract --window G --stride G``; ``window_features={g: folder}``).
 * 5: the loss terms (Table 5): all seven terms, then each term left out in turn. The paper's sixteen
   EXP rows are combinations whose exact membership is not recoverable from its table, so this grid is
   the leave-one-term-out design instead of the paper's rows.
@@ -23,7 +25,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -44,8 +46,17 @@ def _h(values: Sequence[int]) -> tuple[str, dict[str, Any]]:
     return "h=[" + ",".join(str(v) for v in values) + "]", {"train": {"h": tuple(float(v) for v in values)}}
 
 
-def table_cells(table: int) -> list[tuple[str, dict[str, Any]]]:
-    """The cells of a table: ``[(name, config overrides)]`` in the paper's order."""
+def table_cells(table: int, windows: Sequence[int] = ()) -> list[tuple[str, dict[str, Any]]]:
+    """The cells of a table: ``[(name, config overrides)]`` in the paper's order; for table 4 one cell per
+    snippet duration in ``windows`` (frames), shortest first."""
+    if table == 4:
+        bad = [g for g in windows if not isinstance(g, int) or isinstance(g, bool) or g < 1]
+        if not windows or bad:
+            raise ValueError("mcwes.ablate: table 4 (snippet duration) expected the window sizes of the features, "
+                             f"positive integers (window_features={{g: folder}}), got {list(windows)!r}")
+        return [(f"{g} frames", {"data": {"snippet_frames": g}}) for g in sorted(set(windows))]
+    if windows:
+        raise ValueError(f"mcwes.ablate: window sizes (window_features) belong to table 4, got them for table {table}")
     if table == 1:
         return [(name, {"model": {"fusion": fusion}}) for name, fusion in
                 (("Concatenate", "concat"), ("CCM", "ccm"), ("CSCM", "cscm"))]
@@ -60,7 +71,8 @@ def table_cells(table: int) -> list[tuple[str, dict[str, Any]]]:
     raise ValueError(f"mcwes.ablate: expected table to be one of {sorted(TABLES)}, got {table!r}")
 
 
-TABLES = {1: "fusion (model.fusion)", 3: "top-K ratios h (train.h)", 5: "loss terms (train.losses)",
+TABLES = {1: "fusion (model.fusion)", 3: "top-K ratios h (train.h)",
+          4: "snippet duration g (data.snippet_frames; features per window size)", 5: "loss terms (train.losses)",
           6: "post-processing (spot.postprocess)"}
 
 
@@ -74,7 +86,7 @@ class AblationResult:
     runs: dict[str, dict[int, dict[str, float]]]
 
     def summary(self) -> dict[str, dict[str, tuple[float, float]]]:
-        out = {}
+        out: dict[str, dict[str, tuple[float, float]]] = {}
         for cell in self.cells:
             out[cell] = {}
             for key, _ in COLUMNS:
@@ -124,14 +136,28 @@ def _cell_unit(features: str, annotations: str, config: Config, directory: str) 
     return metrics
 
 
-def ablate(table: int, features: Union[str, Path], annotations: Union[str, Path], config: Config,
+def ablate(table: int, features: Union[str, Path, None], annotations: Union[str, Path], config: Config,
            out_dir: Union[str, Path], options: Optional[LaunchOptions] = None, *, seeds: int = 3,
-           cells: Optional[Sequence[str]] = None) -> AblationResult:
+           cells: Optional[Sequence[str]] = None,
+           window_features: Optional[Mapping[int, Union[str, Path]]] = None) -> AblationResult:
     """Run a table's grid (every cell × ``seeds`` seeds, ``train.seed`` = the config's seed + 0, 1, …) and
-    write ``table.csv``/``table.json`` under ``out_dir``. ``cells`` picks some of the table's cells by name."""
+    write ``table.csv``/``table.json`` under ``out_dir``. ``cells`` picks some of the table's cells by name.
+
+    Table 4 takes no ``features``: ``window_features`` maps each snippet duration g (frames) to the folder
+    of features extracted with g-frame windows; its cell g runs on them with ``data.snippet_frames = g``."""
     import pandas as pd
 
-    all_cells = table_cells(table)
+    windows = dict(window_features or {})
+    all_cells = table_cells(table, list(windows))
+    if table == 4:
+        if features is not None:
+            raise ValueError("mcwes.ablate: table 4 takes its features from window_features (--window-features), "
+                             f"expected no features, got {features}")
+        cell_features = {f"{g} frames": Path(d) for g, d in windows.items()}
+    elif features is None:
+        raise ValueError(f"mcwes.ablate: expected the features folder for table {table}, got None")
+    else:
+        cell_features = {c: Path(features) for c, _ in all_cells}
     if cells is not None:
         names = [c for c, _ in all_cells]
         unknown = [c for c in cells if c not in names]
@@ -156,7 +182,7 @@ def ablate(table: int, features: Union[str, Path], annotations: Union[str, Path]
                 continue
             name = f"{cell} seed {seed}"
             where[name] = (cell, seed)
-            units.append(Unit(name, _cell_unit, (str(Path(features).resolve()), str(Path(annotations).resolve()),
+            units.append(Unit(name, _cell_unit, (str(cell_features[cell].resolve()), str(Path(annotations).resolve()),
                                                  cfg, str(directory))))
     log.info("mcwes.ablate: table %d, %d cell(s) x %d seed(s), %d unit(s) to run", table, len(all_cells), seeds,
              len(units))
@@ -172,6 +198,7 @@ def ablate(table: int, features: Union[str, Path], annotations: Union[str, Path]
     rows = result.to_rows()
     pd.DataFrame(rows).to_csv(out / "table.csv", index=False)
     (out / "table.json").write_text(json.dumps({"table": table, "what": TABLES[table], "seeds": seed_values,
+                                                "features": {c: str(cell_features[c].resolve()) for c in result.cells},
                                                 "summary": rows,
                                                 "runs": {c: {str(s): m for s, m in r.items()} for c, r in runs.items()}},
                                                indent=2))

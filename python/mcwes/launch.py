@@ -1,4 +1,5 @@
-"""Scale-out: run units of work (LOSO folds) as jobs through submitit, on this machine or on Slurm.
+"""Scale-out: run units of work (LOSO folds, extraction shards, ablation cells) as jobs through submitit,
+on this machine or on Slurm.
 
 One execution layer for everything that splits into independent units:
 
@@ -16,14 +17,19 @@ sequential code's fold runner (``mcwes.crossval``), so a fold writes exactly wha
 done marker ``fold.json`` last); then the predictions of every fold are pooled and evaluated once in
 this process. Folds already done are not submitted again; a failed fold is reported with its job's log
 files and can be retried alone (``folds=[subject]`` / ``--folds``). Same seeds give exactly the
-predictions and metrics of :func:`mcwes.loso`. docs/scale-out.md has the recipe and the measurements.
+predictions and metrics of :func:`mcwes.loso`. :func:`extract` is :func:`mcwes.extract` in shards of
+videos (each with its own manifest; :func:`merge_extraction` writes the run's), and :mod:`mcwes.ablate`
+runs ablation cells × seeds through :func:`run_units`. Slurm jobs are followed with ``squeue`` (no
+accounting database needed). docs/scale-out.md has the recipe and the measurements.
 
 submitit is an optional dependency (``pip install "mcwes[cluster]"``); ``import mcwes`` does not import it.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -32,7 +38,7 @@ from typing import Any, Callable, Optional, Union
 
 from .config import Config
 
-__all__ = ["LaunchOptions", "UnitFailed", "Unit", "run_units", "loso", "LAUNCHERS"]
+__all__ = ["LaunchOptions", "UnitFailed", "Unit", "run_units", "loso", "extract", "merge_extraction", "LAUNCHERS"]
 
 log = logging.getLogger(__name__)
 
@@ -184,20 +190,25 @@ def run_units(units: Sequence[Unit], options: LaunchOptions, folder: Union[str, 
     folder = Path(folder)
     ex = _executor(options, folder / "%j", len(units))
     threads = options.cpus_per_job
-    if options.launcher == "local" and threads is None:
-        threads = max(1, (os.cpu_count() or 1) // options.jobs)
+    if threads is None:  # locally the jobs share the machine; on Slurm a job has the cores it asked for
+        threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.launcher == "local" else 1
     jobs: dict[str, Any] = {}
+    lost: dict[str, str] = {}
     if options.launcher == "slurm":
         with ex.batch():
             submitted = [ex.submit(_in_job, threads, u.fn, *u.args) for u in units]
         jobs = dict(zip(names, submitted))
         for name, job in jobs.items():
             log.info("unit %s: Slurm job %s (log %s)", name, job.job_id, job.paths.stderr)
+        lost = _wait_slurm(jobs, max(poll_s, 1.0))
     else:
         _run_local(ex, units, options, threads, jobs, poll_s)
     results: dict[str, Any] = {}
     failures: dict[str, tuple[str, Path, Path]] = {}
     for name, job in jobs.items():
+        if name in lost:
+            failures[name] = (lost[name], Path(job.paths.stdout), Path(job.paths.stderr))
+            continue
         error = job.exception()
         if error is None:
             results[name] = job.result()
@@ -228,6 +239,68 @@ def _run_local(ex: Any, units: Sequence[Unit], options: LaunchOptions, threads: 
             log.info("unit %s: local job %s (log %s)", unit.name, job.job_id, job.paths.stderr)
         if running:
             time.sleep(poll_s)
+
+
+# Slurm job states of a job that may still write its result (squeue --states=all names the others:
+# COMPLETED, FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, BOOT_FAIL, DEADLINE).
+_SLURM_ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "REQUEUE_FED",
+                 "REQUEUE_HOLD", "RESIZING", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "SPECIAL_EXIT"}
+
+
+def _squeue_states() -> Optional[dict[str, str]]:
+    """``{job id: state}`` of this user's jobs that slurmctld still holds (array elements one by one, ended
+    jobs for ``MinJobAge``, 300 s by default); None when squeue cannot answer (the controller is busy)."""
+    command = ["squeue", "--me", "--noheader", "--array", "--states=all", "--format=%i|%T"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("mcwes.launch: %s failed (%s); asking again", " ".join(command), exc)
+        return None
+    states = {}
+    for line in done.stdout.splitlines():
+        job_id, _, state = line.strip().partition("|")
+        states[job_id] = state
+    return states
+
+
+def _wait_slurm(jobs: dict[str, Any], poll_s: float) -> dict[str, str]:
+    """Wait until every Slurm job has written its result or has left the queue without one; return
+    ``{unit: why}`` for the latter (cancelled, killed, out of time or memory).
+
+    submitit follows its jobs through ``sacct``, which needs Slurm's accounting database; many clusters
+    (and the test cluster of tools/slurm_up.sh) run without one, and there a job killed before writing its
+    result would be waited for forever. ``squeue`` answers on every Slurm. A job that has ended but has no
+    result yet is given a grace time for the shared file system to show it (60 s after COMPLETED or
+    FAILED, whose Python wrote a result or a traceback; 5 s after CANCELLED and the like)."""
+    pending = dict(jobs)
+    ended: dict[str, tuple[float, str]] = {}  # unit -> (when it was first seen ended, its state)
+    lost: dict[str, str] = {}
+    while True:
+        for name in [n for n, job in pending.items() if job.paths.result_pickle.exists()]:
+            del pending[name]
+        if not pending:
+            return lost
+        states = _squeue_states()
+        if states is not None:  # None: squeue did not answer, nothing is concluded this round
+            _conclude(pending, states, ended, lost)
+        if pending:
+            time.sleep(poll_s)
+
+
+def _conclude(pending: dict[str, Any], states: dict[str, str], ended: dict[str, tuple[float, str]],
+              lost: dict[str, str]) -> None:
+    """Move the pending jobs that have been out of the queue longer than their grace time to ``lost``."""
+    now = time.monotonic()
+    for name, job in list(pending.items()):
+        state = states.get(str(job.job_id), "ENDED").split()[0]  # an ended job purged from slurmctld: not listed
+        if state in _SLURM_ACTIVE:
+            ended.pop(name, None)
+            continue
+        since, _ = ended.setdefault(name, (now, state))
+        if now - since >= (60.0 if state in ("COMPLETED", "FAILED", "ENDED") else 5.0):
+            lost[name] = (f"Slurm job {job.job_id} ended ({state}) without a result: cancelled, killed, or out "
+                          "of time or memory (see its log)")
+            del pending[name]
 
 
 # ---------------------------------------------------------------------------------------------- LOSO
@@ -286,14 +359,138 @@ def loso(features: Union[str, Path], annotations: Union[str, Path], config: Conf
     return _pool(config, dataset, chosen, results, out)
 
 
+# ---------------------------------------------------------------------------------------- extraction
+
+SHARDS = "shards"
+
+
+def _shard_unit(inputs: list[str], out: str, extract_options: Any, rgb_weights: str, flow_weights: str,
+                only: list[str], manifest_name: str, overwrite: bool) -> int:
+    """One extraction shard in a job: :func:`mcwes.extract` of its videos, with its own manifest."""
+    from .extract.run import extract as extract_videos
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    extract_videos(inputs, out, extract_options, rgb_weights=rgb_weights, flow_weights=flow_weights,
+                   overwrite=overwrite, progress=False, only=only, manifest_name=manifest_name)
+    return len(only)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"mcwes.launch.extract: cannot read the manifest {path}: {exc}; remove it or pass "
+                         "overwrite=True (--overwrite)") from exc
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """``path`` replaced at once (a reader sees the old file or the new one, never half of one)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _manifests(out: Path) -> list[Path]:
+    from .extract.run import MANIFEST
+
+    return [p for p in [out / MANIFEST] if p.exists()] + sorted((out / SHARDS).glob("shard-*.json"))
+
+
+def merge_extraction(out: Union[str, Path], order: Sequence[str] = ()) -> dict[str, Any]:
+    """The merge step of a sharded extraction: every shard's manifest (``out/shards/shard-*.json``) and an
+    earlier ``out/manifest.json`` pooled into ``out/manifest.json`` (written atomically), videos in
+    ``order`` first. Shards made with other settings or weights than the others are an error."""
+    from .extract.run import MANIFEST
+
+    out = Path(out)
+    merged: dict[str, Any] = {}
+    videos: dict[str, Any] = {}
+    for path in _manifests(out):
+        m = _read_manifest(path)
+        if merged and (m.get("settings"), _hashes(m)) != (merged["settings"], _hashes(merged)):
+            raise ValueError(f"mcwes.launch.extract: {path} was made with other settings or I3D weights than "
+                             f"{_manifests(out)[0]}; extract into another folder or pass overwrite=True (--overwrite)")
+        videos.update(m.get("videos", {}))
+        merged.update({k: v for k, v in m.items() if k != "videos"})
+    ranked = {v: i for i, v in enumerate(order)}
+    merged["videos"] = dict(sorted(videos.items(), key=lambda kv: (ranked.get(kv[0], len(ranked)), kv[0])))
+    merged["shards"] = [str(p.relative_to(out)) for p in _manifests(out) if p.parent.name == SHARDS]
+    _write_json(out / MANIFEST, merged)
+    return merged
+
+
+def _hashes(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {m: w.get("sha256") for m, w in manifest.get("weights", {}).items()}
+
+
+def extract(inputs: Union[str, Path, Sequence[Union[str, Path]]], out: Union[str, Path], extract_options: Any = None,
+            options: Optional[LaunchOptions] = None, *, shard_size: int = 1,
+            rgb_weights: Union[str, Path, None] = None, flow_weights: Union[str, Path, None] = None,
+            overwrite: bool = False) -> dict[str, Any]:
+    """:func:`mcwes.extract` through a launcher: the videos of ``inputs`` (in :func:`find_videos`'s order) in
+    shards of ``shard_size``, one job per shard.
+
+    Shard k (videos k·shard_size … ) writes its features (each file atomically) and its own manifest
+    ``out/shards/shard-<k>.json``, updated after every video, so a killed shard resumes at its first
+    unfinished video. A video listed in any manifest under ``out`` whose files exist is done: a re-run
+    submits only the shards that still have videos to do, with just those videos. The merge step
+    (:func:`merge_extraction`) then writes ``out/manifest.json``; it also runs when some shards failed
+    (:class:`UnitFailed` names them with their logs) so that the done ones are recorded.
+
+    Settings or weights other than those of an earlier run into ``out`` are refused before anything is
+    submitted, unless ``overwrite`` (every video is extracted again). Returns the merged manifest.
+    """
+    from .extract.i3d import resolve_weights, sha256_file
+    from .extract.options import ExtractOptions
+    from .extract.run import _NOT_SEMANTIC, _previous, find_videos, output_files
+
+    if not isinstance(shard_size, int) or isinstance(shard_size, bool) or shard_size < 1:
+        raise ValueError(f"mcwes.launch.extract: expected shard_size to be an integer >= 1, got {shard_size!r}")
+    options = options or LaunchOptions()
+    extract_options = extract_options or ExtractOptions()
+    roots = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    roots = [str(Path(r).resolve()) for r in roots]
+    videos = find_videos(roots)
+    out = Path(out).resolve()
+    paths = {m: Path(resolve_weights(m, p)).resolve() for m, p in (("rgb", rgb_weights), ("flow", flow_weights))}
+    settings = {k: v for k, v in extract_options.to_dict().items() if k not in _NOT_SEMANTIC}
+    weights = {m: {"path": str(p), "sha256": sha256_file(p)} for m, p in paths.items()}
+    done: dict[str, Any] = {}
+    for path in _manifests(out):
+        if overwrite:
+            path.unlink()
+        else:  # the same check as a sequential run's, on every manifest, before any job is submitted
+            done.update(_previous(path, settings, weights, False).get("videos", {}))
+    (out / SHARDS).mkdir(parents=True, exist_ok=True)
+    layout = extract_options.layout
+    units = []
+    for k in range(0, len(videos), shard_size):
+        todo = [v.video for v in videos[k:k + shard_size]
+                if v.video not in done or not all(p.is_file() for p in output_files(out, v, layout))]
+        if todo:
+            name = f"shard-{k // shard_size:05d}"
+            units.append(Unit(name, _shard_unit, (roots, str(out), extract_options, str(paths["rgb"]),
+                                                  str(paths["flow"]), todo, f"{SHARDS}/{name}.json", overwrite)))
+    log.info("mcwes.launch.extract: %d video(s) in %d shard(s) of %d, %d shard(s) to run through the %s launcher",
+             len(videos), -(-len(videos) // shard_size), shard_size, len(units), options.launcher)
+    try:
+        run_units(units, options, options.log_dir or out / "jobs")
+    except UnitFailed as exc:
+        merge_extraction(out, [v.video for v in videos])
+        raise UnitFailed(exc.failures, "the other shards are done and recorded in manifest.json; run the same "
+                                       "command again to redo the failed ones (done videos are skipped)") from None
+    return merge_extraction(out, [v.video for v in videos])
+
+
 # ------------------------------------------------------------------------------------------ command line
 
 
 def add_arguments(parser: Any) -> None:
-    """The launcher options of a subcommand (``mcwes train --loso``; the same everywhere units are run)."""
+    """The launcher options of a subcommand (``mcwes train --loso``, ``mcwes extract``, ``mcwes ablate``)."""
     g = parser.add_argument_group("scale-out (docs/scale-out.md; needs pip install \"mcwes[cluster]\")")
     g.add_argument("--launcher", choices=LAUNCHERS,
-                   help="run the units (LOSO folds) as submitit jobs: local processes or a Slurm job array")
+                   help="run the units (LOSO folds, extraction shards, ablation cells) as submitit jobs: local "
+                        "processes or a Slurm job array")
     g.add_argument("--launcher-config", type=Path, metavar="YAML",
                    help="launcher options from a YAML file (keys: the option names below with _, e.g. "
                         "partition, time_min, mem_gb, account, slurm_extra); the command line overrides it")

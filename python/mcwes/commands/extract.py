@@ -79,7 +79,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", default="npy", choices=["npy", "npz"], help="output layout (default npy)")
     p.add_argument("--overwrite", action="store_true", help="re-extract everything, even with other settings")
     add_extract_options(p)
+    add_launcher_options(p)
     p.set_defaults(func=run)
+
+
+# ------------------------------------------------------------------ scale-out: shards of videos as jobs
+
+
+def add_launcher_options(p: argparse.ArgumentParser) -> None:
+    """``--launcher local|slurm`` and the other launcher options (docs/scale-out.md), plus ``--shard-size``."""
+    from .. import launch  # noqa: PLC0415
+
+    launch.add_arguments(p)
+    p.add_argument("--shard-size", type=int, metavar="K",
+                   help="with --launcher: videos per job (default 1); each shard writes shards/shard-<k>.json")
+
+
+def run_launched(args: argparse.Namespace, options: Any) -> dict | None:
+    """The extraction through a launcher when one is asked for (None otherwise)."""
+    from .. import launch  # noqa: PLC0415
+
+    launched = launch.options_from_args(args, "mcwes extract")
+    if launched is None:
+        if args.shard_size is not None:
+            raise ValueError("mcwes extract: --shard-size splits the videos into jobs; expected --launcher local|slurm with it")
+        return None
+    return launch.extract(args.inputs, args.out, options, launched, shard_size=args.shard_size or 1,
+                          rgb_weights=args.rgb_weights, flow_weights=args.flow_weights, overwrite=args.overwrite)
+
+
+# ---------------------------------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
 
     options = dataclasses.replace(options_from_args(args), layout=args.layout)
     try:
-        manifest = extract(args.inputs, args.out, options, rgb_weights=args.rgb_weights,
-                           flow_weights=args.flow_weights, overwrite=args.overwrite)
+        manifest = run_launched(args, options)
+        if manifest is None:
+            manifest = extract(args.inputs, args.out, options, rgb_weights=args.rgb_weights,
+                               flow_weights=args.flow_weights, overwrite=args.overwrite)
     except ImportError as exc:  # an optional dependency: the message says what to install
         raise RuntimeError(str(exc)) from None
     print(f"{len(manifest['videos'])} videos -> {args.out} (manifest {args.out / 'manifest.json'})")

@@ -8,7 +8,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -147,21 +147,29 @@ def _load_nets(options: ExtractOptions, rgb_weights, flow_weights):  # type: ign
 def extract(inputs: Sequence[str | os.PathLike] | str | os.PathLike, out: str | os.PathLike,
             options: ExtractOptions | None = None, *, rgb_weights: str | os.PathLike | None = None,
             flow_weights: str | os.PathLike | None = None, overwrite: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, only: Collection[str] | None = None,
+            manifest_name: str = MANIFEST) -> dict[str, Any]:
     """Extract every video of ``inputs`` into ``out`` (see docs/extraction.md); return the manifest.
 
     Videos whose output files exist and are listed in ``out/manifest.json`` are skipped, so an
     interrupted run resumes where it stopped; a re-run with different settings or weights is an error
-    unless ``overwrite`` (which re-extracts everything)."""
+    unless ``overwrite`` (which re-extracts everything). ``only``: just these video ids of ``inputs``
+    (a shard of :func:`mcwes.launch.extract`); ``manifest_name``: the manifest's path under ``out``."""
     options = options or ExtractOptions()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     videos = find_videos(inputs)
+    if only is not None:
+        keep = set(only)
+        unknown = sorted(keep - {v.video for v in videos})
+        if unknown:
+            raise ValueError(f"mcwes.extract: expected only= to name videos of the inputs, got unknown {unknown}")
+        videos = [v for v in videos if v.video in keep]
     out = Path(out)
     rgb_net, flow_net, paths = _load_nets(options, rgb_weights, flow_weights)
     settings = {k: v for k, v in options.to_dict().items() if k not in _NOT_SEMANTIC}
     weights = {m: {"path": str(p), "sha256": sha256_file(p)} for m, p in paths.items()}
-    manifest_path = out / MANIFEST
+    manifest_path = out / manifest_name
     manifest = _previous(manifest_path, settings, weights, overwrite)
     execution = {k: v for k, v in options.to_dict().items() if k in _NOT_SEMANTIC}
     execution["device"] = str(next(rgb_net.parameters()).device)
