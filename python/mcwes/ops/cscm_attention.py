@@ -135,7 +135,11 @@ def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) 
     B, T, _ = q.shape
     len_t = _util.as_lengths(OP, lengths, B, T, q.device)
     if cscm_attention_path(q) == "composite":
-        return _composite(q, torch.ops.mcwes.cscm_attention_check_lengths(len_t, T), float(scale))
+        if torch.compiler.is_compiling():
+            len_t = torch.ops.mcwes.cscm_attention_check_lengths(len_t, T)
+        else:  # the op's copy of lengths would cost ~10% at T = 250 (glibc then returns the big blocks)
+            _util.check_lengths_values(OP, len_t, T)
+        return _composite(q, len_t, float(scale))
     out, _ = torch.ops.mcwes.cscm_attention_fwd(q, len_t, float(scale))
     return out
 
