@@ -662,7 +662,14 @@ void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const RowDat
   T *S = st.s.data(), *dP = st.dp.data(), *X = st.x.data();
   scores(level, pq, I, bi, bj, pq, J, S);    // q_i·q_j
   scores(level, pdo, I, bi, bj, pq, J, dP);  // dO_i·q_j
-  scores(level, pq, I, bi, bj, pdo, J, X);   // q_i·dO_j
+  if (I != J) {
+    scores(level, pq, I, bi, bj, pdo, J, X);  // q_i·dO_j
+  } else {
+    // On a diagonal tile q_i·dO_j = dO_j·q_i is dP transposed (the same sum in the same order): one
+    // product of five saved.
+    for (int64_t i = 0; i < bi; ++i)
+      for (int64_t j = 0; j < bj; ++j) X[i * kBS + j] = dP[j * kBS + i];
+  }
   // Every entry (i, j) sits at [i·kBS + j]: row-major A for the rows i of block I (keys j), k-major A
   // for the rows j of block J (keys i).
   T *E = st.e.data(), *PT = st.pt.data(), *P = st.p.data();

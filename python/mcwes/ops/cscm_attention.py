@@ -23,7 +23,8 @@ takes; :func:`set_cscm_attention_path` forces one):
 
 The rule of ``"auto"`` (the default), measured on an AMD EPYC (Zen 5) with both libraries capped at
 AVX2 (``--isa avx2``: mcwes's kernels and torch's MKL), 1 thread, CPU time, B = 1, D = 1024; fused
-time / the faster of composite and SDPA, five runs on a loaded 2-core machine (benchmarks/RESULTS.md):
+time / the faster of composite and SDPA, ranges over two to six runs on a loaded 2-core machine
+(benchmarks/RESULTS.md):
 
 ========  =========  ==========  =========
 T         forward    fwd + bwd   taken
@@ -36,7 +37,8 @@ T         forward    fwd + bwd   taken
 1500-4000 1.15-1.33  1.09-1.19   fused
 ========  =========  ==========  =========
 
-Where the CPU kernels run AVX-512, the fused kernel beats torch at every length and is always taken.
+Where the CPU kernels run AVX-512, the fused kernel is level with or faster than torch at every length
+measured (0.98-1.29x on one thread) and is always taken.
 Without AVX-512 (``mcwes.cpu_isa()`` is ``"avx2"`` or ``"scalar"``) a float32 CPU call takes the
 composite when ``T <= COMPOSITE_MAX_T`` (384), or ``T <= COMPOSITE_MAX_T_GRAD`` (1024) when q needs a
 gradient (the fused backward does 3.5 products of T²·D against the composite's 4, so it only pulls
@@ -135,7 +137,11 @@ def cscm_attention(q: torch.Tensor, lengths: object = None, scale: float = 1.0) 
     B, T, _ = q.shape
     len_t = _util.as_lengths(OP, lengths, B, T, q.device)
     if cscm_attention_path(q) == "composite":
-        return _composite(q, torch.ops.mcwes.cscm_attention_check_lengths(len_t, T), float(scale))
+        if torch.compiler.is_compiling():
+            len_t = torch.ops.mcwes.cscm_attention_check_lengths(len_t, T)
+        else:  # the op's copy of lengths would cost ~10% at T = 250 (glibc then returns the big blocks)
+            _util.check_lengths_values(OP, len_t, T)
+        return _composite(q, len_t, float(scale))
     out, _ = torch.ops.mcwes.cscm_attention_fwd(q, len_t, float(scale))
     return out
 
