@@ -2,8 +2,9 @@
 //
 // Layout of the work: one scratch block per pair in flight, sized for level 0 and allocated once per
 // call; every pyramid level, warp and iteration reuses it. Many pairs (N >= threads): OpenMP over
-// pairs, one thread per pair. Fewer pairs than threads: the threads of a team split each pair's rows
-// into bands and meet at one barrier per iteration.
+// pairs, one thread per pair. Fewer pairs than threads, when the caller asks (row_split; the Python
+// layer does not by default): the threads of a team split each pair's rows into bands and meet at one
+// barrier per iteration.
 //
 // One inner iteration is one sweep over the rows (per band): row y's new u (thresholding step plus
 // theta·div p), then row y−1's new p (needs the new u of rows y−1 and y). u and p are double-buffered
