@@ -2,8 +2,9 @@
 //
 // Layout of the work: one scratch block per pair in flight, sized for level 0 and allocated once per
 // call; every pyramid level, warp and iteration reuses it. Many pairs (N >= threads): OpenMP over
-// pairs, one thread per pair. Fewer pairs than threads: the threads of a team split each pair's rows
-// into bands and meet at one barrier per iteration.
+// pairs, one thread per pair. Fewer pairs than threads, when the caller asks (row_split; the Python
+// layer does not by default): the threads of a team split each pair's rows into bands and meet at one
+// barrier per iteration.
 //
 // One inner iteration is one sweep over the rows (per band): row y's new u (thresholding step plus
 // theta·div p), then row y−1's new p (needs the new u of rows y−1 and y). u and p are double-buffered
@@ -35,8 +36,9 @@
 // target and, on x86-64 with GCC or Clang, inside functions targeted at AVX2 + FMA and AVX-512, so the
 // compiler vectorises each copy for its registers. Which copy runs is chosen once per call from
 // cpu_isa_level() (the CPU, capped by MCWES_CPU_ISA / mcwes.set_cpu_isa), so every path can be run and
-// measured on one machine. Only the vector width changes between copies (no FMA contraction: the
-// build is ISO C++, -ffp-contract=off), which reorders the per-row sums of the stopping test only.
+// measured on one machine. The copies differ in rounding only: the AVX2 and AVX-512 ones contract
+// multiply-adds into FMAs (GCC's default for C++) and sum each row's stopping-test terms in wider
+// vectors. Within one copy, results are bit-identical whatever the thread count or batching.
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define MCWES_TVL1_X86 1
 #define MCWES_TVL1_AVX2 __attribute__((target("avx2,fma")))

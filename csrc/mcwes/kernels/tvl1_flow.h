@@ -43,7 +43,9 @@
 // The drivers run in float32 (the reference twin mcwes.reference.tvl1_flow in float64), with
 // denormals flushed to zero on the CPU. The CPU stopping test sums each row's squared changes
 // (float, vectorised) and then the rows in order (double), so the iteration count, and the result
-// bit for bit, do not depend on the thread count or batching. With epsilon > 0, float32 and float64
+// bit for bit, do not depend on the thread count or batching. They do depend, to rounding, on the
+// instruction set the CPU driver runs (mcwes.cpu_isa(): its AVX2 and AVX-512 copies use FMAs and
+// wider partial sums). With epsilon > 0, float32 and float64
 // can stop one iteration apart on a borderline, which moves the flow locally (tests compare such
 // runs statistically; with epsilon = 0 kernel and twin agree to ~1e-4 px). Not differentiable.
 #pragma once

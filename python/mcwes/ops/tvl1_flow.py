@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from .._ext import _C
@@ -26,8 +27,11 @@ __all__ = ["tvl1_flow"]
 _FRAME_DTYPES = (torch.float32, torch.uint8)
 
 # CPU, fewer pairs than threads: split each pair's rows among the threads (1), never (0), or from
-# 256×256 pixels on (-1). Tests set it to exercise both paths on small frames.
-_ROW_SPLIT = -1
+# 256×256 pixels on (-1). Tests set it to exercise both paths. Off by default: the threads of a team
+# meet at a barrier after every inner iteration (thousands per pair), and on a machine with more busy
+# threads than cores each barrier waits for a descheduled thread — measured on 2 shared cores at load
+# ~10, a 400² pair took 1.8 CPU s split against 0.08 s on one thread. Pass batches (N >= threads).
+_ROW_SPLIT = 0
 _INT_LIMIT = 1_000_000
 
 
@@ -103,21 +107,37 @@ def tvl1_flow(
     single = prev.dim() == 2
     a = prev.unsqueeze(0) if single else prev
     b = next.unsqueeze(0) if single else next
-    a = a.detach().to(torch.float32)
-    b = b.detach().to(torch.float32)
-    for name, t in (("prev", a), ("next", b)):
-        if t.numel() and not bool(torch.isfinite(t).all()):
-            _util.fail(OP, name, "hold finite values", "NaN or inf")
+    if a.device.type == "cpu":
+        # NumPy (one thread) converts and checks CPU frames: torch's parallel elementwise ops leave
+        # their OpenMP workers spinning on the cores while the kernel runs (a one-pair 224² call took
+        # 4× its CPU time, and up to 2× its wall time, with torch on 2 threads).
+        a, b = _cpu_frames("prev", a), _cpu_frames("next", b)
+    else:
+        a = a.detach().to(torch.float32)
+        b = b.detach().to(torch.float32)
+        for name, t in (("prev", a), ("next", b)):
+            if t.numel() and not bool(torch.isfinite(t).all()):
+                _util.fail(OP, name, "hold finite values", "NaN or inf")
     out = torch.ops.mcwes.tvl1_flow_fwd(a, b, float(tau), float(lambda_), float(theta), int(nscales), int(warps),
                                         float(epsilon), int(inner_iterations), int(outer_iterations),
                                         float(scale_step), float(gamma), int(median_filtering))
     return out[0] if single else out
 
 
+def _cpu_frames(name: str, t: torch.Tensor) -> torch.Tensor:
+    """CPU frames as float32 (uint8 converted; float32 kept with its strides), checked finite."""
+    arr = t.detach().numpy()
+    if t.dtype == torch.uint8:
+        return torch.from_numpy(arr.astype(np.float32))
+    if arr.size and not bool(np.isfinite(arr).all()):
+        _util.fail(OP, name, "hold finite values", "NaN or inf")
+    return t.detach()
+
+
 def _check_float(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _util.fail(OP, name, "be a float", type(value).__name__, TypeError)
-    if not math.isfinite(value):
+    elif not math.isfinite(value):
         _util.fail(OP, name, "be finite", value)
 
 
