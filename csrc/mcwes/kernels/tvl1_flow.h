@@ -126,8 +126,8 @@ MCWES_HD float resize_tap(int d, double scale, int n_in, int* i0, int* i1) {
 
 // The coefficient of the thresholding step TH: v = u + coeff·∇I1w (and u3 + coeff·gamma), from
 // rho(u) and g = |∇I1w|². Branch-free so that loops vectorise: the division runs unconditionally
-// (on 1 where g is flat) and only selects follow, which compilers turn into blends without AVX-512
-// masks (a division under a condition is not if-converted, as it might trap).
+// (on 1 where g is flat) and only selects follow; with -fno-trapping-math (CMakeLists.txt) GCC turns
+// them into blends on SSE and AVX2 too, not only into AVX-512 masked operations.
 MCWES_HD float th_coeff(float rho, float g, float l_t) {
   const float thr = l_t * g;
   const bool steep = g > kFltEpsilon;
