@@ -163,3 +163,10 @@ def test_cancelled_fold_is_reported_and_the_rerun_redoes_it_alone(data, tmp_path
     assert (run / "folds" / folds[0] / "fold.json").stat().st_mtime_ns == done_marker
     assert (run / "predictions.csv").read_text() == (sequential / "predictions.csv").read_text()
     assert pooled(run) == pooled(sequential)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root to run it as another user")
+def test_slurm_up_says_why_it_cannot_run_and_exits_3():
+    done = subprocess.run(["runuser", "-u", "nobody", "--", "bash", str(ROOT / "tools" / "slurm_up.sh")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "Slurm cannot run here: needs root" in done.stderr

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Stop the single-node Slurm cluster of tools/slurm_up.sh: cancel its jobs, stop slurmctld and slurmd
-# (scontrol shutdown), then munged, each by the process id in its pid file. The packages, the config and
-# the logs (/var/log/slurm/) stay; tools/slurm_up.sh starts it again in seconds. Exits 0 when nothing runs.
+# Stop the single-node Slurm cluster of tools/slurm_up.sh: cancel its jobs and wait for them to leave
+# the queue (a job step that ends after slurmctld has stopped would wait for it forever), stop slurmctld
+# and slurmd (scontrol shutdown), then munged, each by the process id in its pid file. The packages, the
+# config and the logs (/var/log/slurm/) stay; tools/slurm_up.sh starts it again in seconds. Exits 0.
 set -uo pipefail
 
 wait_gone() {  # wait_gone PID: up to 20 s for the process to exit
@@ -12,22 +13,29 @@ wait_gone() {  # wait_gone PID: up to 20 s for the process to exit
   return 1
 }
 
-stop_pidfile() {  # stop_pidfile FILE: SIGTERM the process named in FILE, then wait for it
-  local pid
-  [ -f "$1" ] || return 0
-  pid=$(cat "$1")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null
-    wait_gone "$pid" || kill -9 "$pid" 2>/dev/null
-  fi
-  rm -f "$1"
+stop_pid() {  # stop_pid PID: wait for it to exit (after scontrol shutdown), else SIGTERM, then SIGKILL
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 0
+  wait_gone "$1" && return 0
+  kill "$1" 2>/dev/null
+  wait_gone "$1" || kill -9 "$1" 2>/dev/null
 }
 
-if command -v scontrol >/dev/null && [ -f /run/slurmctld.pid ] && kill -0 "$(cat /run/slurmctld.pid)" 2>/dev/null; then
-  timeout 10 scancel --full --user=root >/dev/null 2>&1 || true
-  timeout 10 scontrol shutdown >/dev/null 2>&1 || true
+pid_of() { [ -f "$1" ] && cat "$1"; }
+
+ctld=$(pid_of /run/slurmctld.pid)
+slurmd=$(pid_of /run/slurmd.pid)
+munged=$(pid_of /run/munge/munged.pid)
+if [ -n "$ctld" ] && kill -0 "$ctld" 2>/dev/null && command -v scontrol >/dev/null; then
+  timeout 10 scancel --user=root >/dev/null 2>&1 || true
+  for _ in $(seq 60); do  # up to 30 s for the cancelled jobs to finish completing
+    [ -z "$(timeout 10 squeue --noheader --user=root 2>/dev/null)" ] && break
+    sleep 0.5
+  done
+  timeout 10 scontrol shutdown >/dev/null 2>&1 || kill "$ctld" 2>/dev/null
 fi
-stop_pidfile /run/slurmd.pid
-stop_pidfile /run/slurmctld.pid
-stop_pidfile /run/munge/munged.pid
+stop_pid "$slurmd"
+stop_pid "$ctld"
+[ -n "$munged" ] && kill "$munged" 2>/dev/null
+stop_pid "$munged"
+rm -f /run/slurmd.pid /run/slurmctld.pid
 echo "slurm_down: stopped"
