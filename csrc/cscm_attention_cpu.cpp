@@ -1,11 +1,13 @@
-// CPU driver of cscm_attention. One video at a time, all threads on it: q is packed once into
-// transposed column panels and 16-column value strips (the two operand layouts of cpu_gemm.h, so
-// no product packs anything); the upper-triangular tile pairs (I <= J)
-// are dealt round-robin to the threads, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
+// CPU driver of cscm_attention. One video at a time, all threads on it: q is packed once into the
+// score products' operands (transposed column panels, or on the AVX2 float path BLIS micro-panels:
+// 6-row A panels and 16-column B strips) and 16-column value strips (the operand layouts of
+// cpu_gemm.h, so no product packs anything); the upper-triangular tile pairs (I <= J) are dealt
+// round-robin to the threads, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
 // and, transposed, for row block J. Because one pair writes to two row blocks, every thread keeps
-// its own streaming-softmax state (m, l, numerator) for the video's rows; the states are merged
-// in thread order at the end. Scratch: 2·T·D packed copies (4·T·D in the backward) + threads·T·D partial sums + a few
-// BS×BS tiles per thread, all O(T·D): nothing grows with T². See mcwes/kernels/cscm_attention.h.
+// its own streaming-softmax state (m, l, numerator) for the video's rows (with lazy rescaling, see
+// lazy_max); the states are merged in thread order at the end. Scratch: 2·T·D packed copies (3·T·D
+// on the AVX2 float path; twice that in the backward) + threads·T·D partial sums + a few BS×BS
+// tiles per thread, all O(T·D): nothing grows with T². See mcwes/kernels/cscm_attention.h.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
