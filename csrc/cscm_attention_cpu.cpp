@@ -1,11 +1,13 @@
-// CPU driver of cscm_attention. One video at a time, all threads on it: q is packed once into
-// transposed column panels and 16-column value strips (the two operand layouts of cpu_gemm.h, so
-// no product packs anything); the upper-triangular tile pairs (I <= J)
-// are dealt round-robin to the threads, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
+// CPU driver of cscm_attention. One video at a time, all threads on it: q is packed once into the
+// score products' operands (transposed column panels, or on the AVX2 float path BLIS micro-panels:
+// 6-row A panels and 16-column B strips) and 16-column value strips (the operand layouts of
+// cpu_gemm.h, so no product packs anything); the upper-triangular tile pairs (I <= J) are dealt
+// round-robin to the threads, each computing S_IJ = s·Q_I Q_Jᵀ once and using it for row block I
 // and, transposed, for row block J. Because one pair writes to two row blocks, every thread keeps
-// its own streaming-softmax state (m, l, numerator) for the video's rows; the states are merged
-// in thread order at the end. Scratch: 2·T·D packed copies (4·T·D in the backward) + threads·T·D partial sums + a few
-// BS×BS tiles per thread, all O(T·D): nothing grows with T². See mcwes/kernels/cscm_attention.h.
+// its own streaming-softmax state (m, l, numerator) for the video's rows (with lazy rescaling, see
+// lazy_max); the states are merged in thread order at the end. Scratch: 2·T·D packed copies (3·T·D
+// on the AVX2 float path; twice that in the backward) + threads·T·D partial sums + a few BS×BS
+// tiles per thread, all O(T·D): nothing grows with T². See mcwes/kernels/cscm_attention.h.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -249,18 +251,31 @@ struct FwdState {
 
 // The online-softmax step of one score tile X (leading dimension kBS, already computed as q_I·q_Jᵀ,
 // not yet scaled), in two directions:
-//   rows:    rows i < n of X over keys c < keys: m_new = max(m[i], max_c scale·X[i][c]),
+//   rows:    rows i < n of X over keys c < keys: m_new = lazy_max(m[i], max_c scale·X[i][c]),
 //            P[i][c] = exp(scale·X[i][c] − m_new), l[i] = α·l[i] + Σ_c P[i][c], α = exp(m[i] − m_new);
 //   columns: the same for the columns j < n of X over keys i < keys, P[i][j] = exp(scale·X[i][j] − m_new[j]).
 // Both write P in X's layout and the rescale factors α to alpha; every loop runs along X's rows, so
 // both directions vectorise. Portable version (std::exp); the x86 paths below use a vector exp.
+// Lazy rescaling: a row's reference max m moves only when a tile's maximum exceeds it by more than
+// kLazy, so P = exp(logit − m) stays below e^kLazy (no overflow; l then sums Σ exp(logit − m) for
+// that m, which the saved (m, log l) pair and the thread merge take as they are) and most tiles skip
+// the rescale of the row's numerator (alpha = 1): with N(0, 1) features the off-diagonal maxima
+// creep up by a few units per tile. The first tile (m = −inf) always sets m.
+constexpr double kLazy = 8.0;
+template <typename T>
+inline T lazy_max(T m_old, T tile_max) {
+  return m_old == -std::numeric_limits<T>::infinity() || tile_max > m_old + static_cast<T>(kLazy)
+             ? std::max(m_old, tile_max)
+             : m_old;
+}
+
 template <typename T>
 void softmax_rows_portable(const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P) {
   for (int64_t i = 0; i < n; ++i) {
     const T* x = X + i * kBS;
     T mx = -std::numeric_limits<T>::infinity();
     for (int64_t c = 0; c < keys; ++c) mx = std::max(mx, scale * x[c]);
-    const T m_new = std::max(m[i], mx);
+    const T m_new = lazy_max(m[i], mx);
     const T a = m[i] == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m[i] - m_new);
     T sum = T(0);
     for (int64_t c = 0; c < keys; ++c) {
@@ -281,7 +296,7 @@ void softmax_cols_portable(const T* X, int64_t n, int64_t keys, T scale, T* m, T
   for (int64_t i = 0; i < keys; ++i)
     for (int64_t j = 0; j < n; ++j) mcol[j] = std::max(mcol[j], scale * X[i * kBS + j]);
   for (int64_t j = 0; j < n; ++j) {
-    const T m_new = std::max(m[j], mcol[j]);
+    const T m_new = lazy_max(m[j], mcol[j]);
     alpha[j] = m[j] == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(m[j] - m_new);
     m[j] = mcol[j] = m_new;
     sum[j] = T(0);
@@ -398,7 +413,7 @@ MCWES_ALWAYS_INLINE void softmax_rows(const float* X, int64_t n, int64_t keys, f
       const vf<W> v = select<W>(lane < static_cast<int32_t>(keys - c), load<W>(x + c) * scale, splat<W>(ninf));
       mx = select<W>(v > mx, v, mx);
     }
-    const float m_new = std::max(m[i], hmax<W>(mx));
+    const float m_new = lazy_max(m[i], hmax<W>(mx));
     const float a = m[i] == ninf ? 0.0f : std::exp(m[i] - m_new);
     vf<W> sum = splat<W>(0.0f);
     for (int64_t c = 0; c < keys; c += W) {
@@ -427,7 +442,7 @@ MCWES_ALWAYS_INLINE void softmax_cols(const float* X, int64_t n, int64_t keys, f
     }
   for (int64_t j = 0; j < kBS; ++j) {
     if (j < n) {
-      const float m_new = std::max(m[j], mcol[j]);
+      const float m_new = lazy_max(m[j], mcol[j]);
       alpha[j] = m[j] == ninf ? 0.0f : std::exp(m[j] - m_new);
       m[j] = mcol[j] = m_new;
     } else {

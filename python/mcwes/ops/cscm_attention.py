@@ -26,24 +26,24 @@ AVX2 (``--isa avx2``: mcwes's kernels and torch's MKL), 1 thread, CPU time, B = 
 time / the faster of composite and SDPA, ranges over two to six runs on a loaded 2-core machine
 (benchmarks/RESULTS.md):
 
-========  =========  ==========  =========
-T         forward    fwd + bwd   taken
-========  =========  ==========  =========
-250       0.86-0.96  0.77-0.98   composite
-384       0.93       0.85        composite
-500       1.01-1.07  0.89-0.99   forward: fused; with gradient: composite
-750       1.06       1.04        forward: fused; with gradient: composite
-1000      1.02-1.18  0.98-1.06   forward: fused; with gradient: composite
-1500-4000 1.15-1.33  1.09-1.19   fused
-========  =========  ==========  =========
+=========  =========  ==========  ==========================================
+T          forward    fwd + bwd   taken
+=========  =========  ==========  ==========================================
+250        0.86-0.98  0.77-0.98   composite
+384        0.93-1.02  0.85-0.86   composite
+500        1.01-1.08  0.89-0.99   forward: fused; with gradient: composite
+750        1.03-1.06  1.01-1.04   fused
+1000       1.00-1.18  0.98-1.06   fused (2 threads: 1.01-1.19 fwd + bwd)
+1500-4000  1.17-1.34  1.06-1.19   fused
+=========  =========  ==========  ==========================================
 
 Where the CPU kernels run AVX-512, the fused kernel is level with or faster than torch at every length
 measured (0.98-1.29x on one thread) and is always taken.
 Without AVX-512 (``mcwes.cpu_isa()`` is ``"avx2"`` or ``"scalar"``) a float32 CPU call takes the
-composite when ``T <= COMPOSITE_MAX_T`` (384), or ``T <= COMPOSITE_MAX_T_GRAD`` (1024) when q needs a
-gradient (the fused backward does 3.5 products of T²·D against the composite's 4, so it only pulls
-ahead at longer T; up to 1024 the two tie or the composite wins), **and** the composite's three
-``[B, T, T]`` buffers fit ``COMPOSITE_MAX_BYTES`` (256 MiB); otherwise the fused kernel, so long or
+composite when ``T <= COMPOSITE_MAX_T`` (384), or ``T <= COMPOSITE_MAX_T_GRAD`` (640) when q needs a
+gradient (the fused backward does 3.5 products of T²·D against the composite's 4, so it pulls ahead
+later; from 750 to 1000 the two tie on one thread and the fused kernel wins on two), **and** the
+composite's three ``[B, T, T]`` buffers fit ``COMPOSITE_MAX_BYTES`` (256 MiB); otherwise the fused kernel, so long or
 many videos keep memory O(B·T·D). float64 and CUDA tensors always take the fused kernel. The choice
 is a plain module global read at call time, like :func:`mcwes.ops.set_backend`; a ``torch.compile``
 graph keeps the path it was traced with.
@@ -69,7 +69,7 @@ PATHS = ("auto", "fused", "composite")
 #: "auto" on an AVX2-only CPU: the composite up to this length (no gradient needed) ...
 COMPOSITE_MAX_T = 384
 #: ... and up to this one when q needs a gradient,
-COMPOSITE_MAX_T_GRAD = 1024
+COMPOSITE_MAX_T_GRAD = 640
 #: while its three [B, T, T] buffers take at most this many bytes.
 COMPOSITE_MAX_BYTES = 256 * 2**20
 
