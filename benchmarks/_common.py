@@ -81,14 +81,12 @@ def set_threads(n: int | None) -> None:
 
 
 def kernel_isas(info: dict[str, Any]) -> dict[str, str]:
-    """The instruction set each compiled CPU kernel actually runs. Only cscm_attention has paths per
-    instruction set, picked at each call under the cap (``cpu_isa``); tvl1_flow's row loops are
-    ``target_clones``, picked by what the CPU offers (the cap does not reach them); every other kernel
+    """The instruction set each compiled CPU kernel actually runs. cscm_attention and tvl1_flow have
+    paths per instruction set, picked at each call under the cap (``cpu_isa``); every other kernel
     is compiled once for the baseline target, so ``--isa`` changes only its torch baselines."""
     x86 = platform.machine().lower() in ("x86_64", "amd64")
     base = "x86-64 baseline (SSE2)" if x86 else f"portable ({platform.machine()})"
-    clones = {"avx512": "avx512f", "avx2": "avx2"}.get(info["cpu_isa_supported"], "default")
-    return {"cscm_attention": info["cpu_isa"], "tvl1_flow": clones if x86 else base, "other_kernels": base}
+    return {"cscm_attention": info["cpu_isa"], "tvl1_flow": info["cpu_isa"], "other_kernels": base}
 
 
 def machine(device: str = "cpu") -> dict[str, Any]:

@@ -25,9 +25,10 @@ def cpu_isa() -> str:
     (portable C++ for the baseline target), ``"avx2"`` (AVX2 + FMA) or ``"avx512"`` (AVX-512 F/VL).
 
     It is the lower of what this CPU supports and the cap (``MCWES_CPU_ISA`` at import, or
-    :func:`set_cpu_isa`). Non-x86 machines always report ``"scalar"``. Today the ISA-specific path
-    is cscm_attention's matrix products; the other CPU kernels are compiled once for the baseline
-    target and are not affected by the cap.
+    :func:`set_cpu_isa`). Non-x86 machines always report ``"scalar"``. Today two kernels have
+    ISA-specific paths, picked at each call under the cap: cscm_attention's matrix products and
+    tvl1_flow's row loops; the other CPU kernels are compiled once for the baseline target and are
+    not affected by the cap.
     """
     return str(_C.cpu_isa())
 
