@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 CXX ?= c++
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=3" "cmake>=3.24" ninja
 
-.PHONY: demo test lint test-unit test-sanitize install venv bench gpu-check clean
+.PHONY: demo test lint format test-unit test-sanitize install venv bench gpu-check clean
 
 venv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,20 @@ demo: install
 
 test: lint test-unit test-sanitize
 
-# ruff (configured in pyproject.toml) over the Python code; any finding fails `make test` before the tests run.
+# The C++ and CUDA sources clang-format checks and `make format` rewrites (style: .clang-format).
+CXX_SOURCES = $(shell find csrc cuda -type f \( -name '*.h' -o -name '*.cpp' -o -name '*.cuh' -o -name '*.cu' \) | sort)
+
+# ruff and mypy (both configured in pyproject.toml) over the Python code, clang-format over csrc/ and cuda/;
+# any finding fails `make test` before the tests run. The three tools come with the `lint` extra.
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy python/mcwes
+	$(VENV)/bin/clang-format --dry-run --Werror $(CXX_SOURCES)
+
+# Rewrite csrc/ and cuda/ in the .clang-format style (what `make lint` checks).
+format:
+	test -x $(VENV)/bin/clang-format || $(MAKE) install
+	$(VENV)/bin/clang-format -i $(CXX_SOURCES)
 
 test-unit: install
 	$(PY) -m pytest -q -p no:cacheprovider --hypothesis-profile=ci tests

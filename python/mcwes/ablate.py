@@ -74,7 +74,7 @@ class AblationResult:
     runs: dict[str, dict[int, dict[str, float]]]
 
     def summary(self) -> dict[str, dict[str, tuple[float, float]]]:
-        out = {}
+        out: dict[str, dict[str, tuple[float, float]]] = {}
         for cell in self.cells:
             out[cell] = {}
             for key, _ in COLUMNS:

@@ -46,7 +46,7 @@ def make_flow_fn(backend: str, params: TVL1Params, device: str = "cpu") -> FlowF
     if backend == "mcwes":
         import torch  # noqa: PLC0415
 
-        from ..ops import tvl1_flow  # type: ignore[attr-defined]  # noqa: PLC0415
+        from ..ops import tvl1_flow  # noqa: PLC0415
 
         kwargs = dataclasses.asdict(params)
 
@@ -90,9 +90,9 @@ def flow_to_i3d(flow: np.ndarray, bound: float, size: int, jpeg: bool) -> np.nda
             q = np.clip(np.rint((f[c] + bound) * (255.0 / (2 * bound))), 0, 255).astype(np.uint8)
             ok, buf = cv2.imencode(".jpg", q, [cv2.IMWRITE_JPEG_QUALITY, 95])
             q = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
-            img = np.asarray(Image.fromarray(q).resize((size, size), Image.LANCZOS), dtype=np.float32)
+            img = np.asarray(Image.fromarray(q).resize((size, size), Image.Resampling.LANCZOS), dtype=np.float32)
             out[c] = img * (2.0 / 255.0) - 1.0
         else:
-            img = Image.fromarray(np.ascontiguousarray(f[c] / bound, dtype=np.float32))
-            out[c] = np.clip(np.asarray(img.resize((size, size), Image.LANCZOS)), -1.0, 1.0)
+            im = Image.fromarray(np.ascontiguousarray(f[c] / bound, dtype=np.float32))
+            out[c] = np.clip(np.asarray(im.resize((size, size), Image.Resampling.LANCZOS)), -1.0, 1.0)
     return out

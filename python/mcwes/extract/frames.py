@@ -81,9 +81,10 @@ class FrameSource:
         from PIL import Image  # noqa: PLC0415
 
         shape = None
-        prev = None
+        prev: np.ndarray | None = None
         for f in self._files:
-            if f is None:  # a gap: the previous frame again
+            if f is None:  # a gap: the previous frame again (the first file is never one)
+                assert prev is not None
                 yield prev
                 continue
             try:
@@ -92,9 +93,9 @@ class FrameSource:
             except Exception as exc:
                 raise ValueError(f"mcwes.extract: cannot read frame image {f}: {exc}") from exc
             if shape is None:
-                shape = frame.shape
+                shape, first = frame.shape, f
             elif frame.shape != shape:
-                raise ValueError(f"mcwes.extract: {self.path}: frames differ in size: {self._files[0].name} is "
+                raise ValueError(f"mcwes.extract: {self.path}: frames differ in size: {first.name} is "
                                  f"{shape[1]}x{shape[0]} but {f.name} is {frame.shape[1]}x{frame.shape[0]}")
             prev = frame
             yield frame

@@ -65,10 +65,10 @@ class Unit3D(nn.Module):
     """"SAME"-padded Conv3d (no bias) → BatchNorm3d(eps 1e-3) → ReLU; or, for the logits, conv with
     bias only."""
 
-    def __init__(self, cin: int, cout: int, kernel: Sequence[int] = (1, 1, 1), stride: Sequence[int] = (1, 1, 1),
+    def __init__(self, cin: int, cout: int, kernel: tuple[int, int, int] = (1, 1, 1), stride: tuple[int, int, int] = (1, 1, 1),
                  *, batch_norm: bool = True, relu: bool = True, bias: bool = False):
         super().__init__()
-        self.kernel, self.stride, self.relu = tuple(kernel), tuple(stride), relu
+        self.kernel, self.stride, self.relu = kernel, stride, relu
         self.conv3d = nn.Conv3d(cin, cout, self.kernel, self.stride, padding=0, bias=bias)
         self.bn = nn.BatchNorm3d(cout, eps=1e-3, momentum=0.01) if batch_norm else None
 

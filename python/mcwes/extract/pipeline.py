@@ -107,7 +107,7 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 def _resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image  # noqa: PLC0415
 
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size), Image.LANCZOS))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size), Image.Resampling.LANCZOS))
 
 
 def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb_net: InceptionI3d,
@@ -162,7 +162,7 @@ def _timed(it: Iterator, seconds: dict[str, float], stage: str) -> Iterator:
 
 
 def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: InceptionI3d, flow_net: InceptionI3d, flow_fn,
-            seconds: dict[str, float], prog: Progress, name: str):  # type: ignore[no-untyped-def]
+            seconds: dict[str, float], prog: Progress, name: str):
     w, s, size = opts.window, opts.stride, opts.image_size
     frames = _timed(src.frames(opts.frame_steps), seconds, "decode")
     head = list(itertools.islice(frames, max(opts.detect_frames, 1)))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from .frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .i3d import load_i3d, resolve_weights, sha256_file
 from .options import ExtractOptions
 from .pipeline import VideoFeatures, extract_video
+
+if TYPE_CHECKING:
+    from ..model import MCWES
 
 __all__ = ["VideoInput", "extract", "find_videos", "spot_video"]
 
@@ -101,7 +104,7 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def _atomic_write(path: Path, write) -> None:  # type: ignore[no-untyped-def]
+def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -132,7 +135,7 @@ def _write(out: Path, v: VideoInput, r: VideoFeatures, layout: str) -> list[Path
     return files
 
 
-def _load_nets(options: ExtractOptions, rgb_weights, flow_weights):  # type: ignore[no-untyped-def]
+def _load_nets(options: ExtractOptions, rgb_weights, flow_weights):
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     paths = {m: resolve_weights(m, p) for m, p in (("rgb", rgb_weights), ("flow", flow_weights))}
     nets = {m: load_i3d(p, m, device=device) for m, p in paths.items()}
@@ -200,7 +203,7 @@ def _previous(path: Path, settings: dict, weights: dict, overwrite: bool) -> dic
     return old
 
 
-def spot_video(path: str | os.PathLike, model: Union["torch.nn.Module", str, os.PathLike, None] = None, *,
+def spot_video(path: str | os.PathLike, model: Union["MCWES", str, os.PathLike, None] = None, *,
                preset: str = "casme2", options: ExtractOptions | None = None,
                rgb_weights: str | os.PathLike | None = None, flow_weights: str | os.PathLike | None = None,
                progress: bool = False, **extract_options: Any):
@@ -225,6 +228,7 @@ def spot_video(path: str | os.PathLike, model: Union["torch.nn.Module", str, os.
     r = extract_video(v[0].path, options, rgb_net, flow_net, progress=progress, name=v[0].video)
     f = r.frame_cnt  # frames covered by the streams
     found = spot(r.features, model, fps=r.fps, snippet_frames=options.stride, n_frames=f, names=v[0].video)
+    assert isinstance(found, Proposals)  # one video in, one Proposals out
     idx = r.source_index
     mapped = Proposals()
     for p in found:

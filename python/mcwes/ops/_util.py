@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -101,7 +101,7 @@ def eager_fast_path(*tensors: torch.Tensor) -> bool:
     return True
 
 
-def fail(op: str, arg: str, expectation: str, got: object, exc: type = ValueError) -> None:
+def fail(op: str, arg: str, expectation: str, got: object, exc: type = ValueError) -> NoReturn:
     raise exc(f"mcwes.{op}: expected {arg} to {expectation}, got {got}")
 
 
