@@ -65,11 +65,15 @@ def require_cuda(op: str) -> None:
 
 
 def _private_probes() -> Any:
-    """The three private torch functions the fast path reads, or None when this torch lacks one of them
-    (then every call goes through the dispatcher: slower, never wrong)."""
+    """The two private torch functions the fast path reads, or None when this torch lacks one of them
+    (then every call goes through the dispatcher: slower, never wrong).
+
+    torch has no public way to ask whether a TorchDispatchMode is active or whether a tensor is a
+    functorch (vmap/grad) wrapper; these two are the only private torch calls of mcwes, and
+    tests/test_fast_path.py checks that the tested torch has them and that each case they detect
+    leaves the fast path."""
     try:
-        return (torch._C._len_torch_dispatch_stack, torch._C._is_torch_function_mode_enabled,
-                torch._C._functorch.is_functorch_wrapped_tensor)
+        return (torch._C._len_torch_dispatch_stack, torch._C._functorch.is_functorch_wrapped_tensor)
     except AttributeError:  # pragma: no cover - depends on the torch release
         return None
 
@@ -84,16 +88,17 @@ def eager_fast_path(*tensors: torch.Tensor) -> bool:
     themselves at spotting sizes. Plain eager calls therefore take a direct path; whenever anything
     could need the registered op (torch.compile/export tracing, FakeTensors and other subclasses,
     functorch transforms, dispatch or function modes such as profilers and FLOP counters) the call goes
-    through ``torch.ops.mcwes.*``. Both paths run the same implementation functions. Telling those
-    cases apart needs three private torch functions (:func:`_private_probes`); a torch without them
-    always takes the dispatcher.
+    through ``torch.ops.mcwes.*``. Both paths run the same implementation functions. Function modes and
+    ``__torch_function__`` subclasses are seen by the public ``torch.overrides.has_torch_function``;
+    dispatch modes and functorch wrappers need two private torch functions (:func:`_private_probes`),
+    and a torch without them always takes the dispatcher.
     """
     if _PROBES is None:
         return False
-    dispatch_stack_len, function_mode_enabled, functorch_wrapped = _PROBES
+    dispatch_stack_len, functorch_wrapped = _PROBES
     if torch.compiler.is_compiling() or dispatch_stack_len() > 0:
         return False
-    if function_mode_enabled():
+    if torch.overrides.has_torch_function(tensors):
         return False
     for t in tensors:
         if type(t) is not torch.Tensor or functorch_wrapped(t):
