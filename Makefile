@@ -1,6 +1,11 @@
 # The two set-up commands of the README: `make demo` (the main job) and `make test` (the whole test
 # suite). Both create .venv, install torch==2.13.0 there when torch is missing, build and install
 # mcwes, then run. Nothing needs to be installed by hand first.
+#
+# CUDA kernels (docs/decisions.md, "Build"): `make test` (CI) builds them whenever nvcc is found, so
+# they are always compile-checked; `make demo` builds them only when a GPU is visible (nvidia-smi lists
+# one), because without a GPU they cannot run and compiling them for three architectures is most of a
+# fresh clone's build time. `make demo` also installs only what the demo needs (no test/lint extras).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +13,11 @@ PIP := $(PY) -m pip
 CXX ?= c++
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=3" "cmake>=3.24" ninja
 
-.PHONY: demo test lint format test-unit test-sanitize install venv bench gpu-check clean
+.PHONY: demo test lint format test-unit test-sanitize install install-demo venv bench gpu-check clean
+
+# AUTO (build the CUDA kernels when nvcc is found) on a machine with a visible GPU, else OFF; an
+# MCWES_CUDA set in the environment wins.
+DEMO_CUDA := $(or $(MCWES_CUDA),$(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo AUTO || echo OFF))
 
 venv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +27,10 @@ venv:
 install: venv
 	$(PIP) install --no-build-isolation ".[test,lint]"
 
-demo: install
+install-demo: venv
+	MCWES_CUDA=$(DEMO_CUDA) $(PIP) install --no-build-isolation .
+
+demo: install-demo
 	$(VENV)/bin/mcwes demo
 
 test: lint test-unit test-sanitize
