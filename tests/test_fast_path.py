@@ -6,6 +6,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from mcwes import ops
 from mcwes.ops import _util
 
 
@@ -57,3 +58,16 @@ def test_vmap_leaves_the_fast_path():
 
     torch.func.vmap(probe)(torch.randn(4, 5, 2))
     assert seen == [False]
+
+
+def test_an_op_under_vmap_gives_the_loop_result():
+    # vmap runs the registered op through torch's batching fallback (one call per sample); the argument
+    # checks before dispatch must let the storage-less wrappers through.
+    x = torch.randn(4, 5, 2, generator=torch.Generator().manual_seed(0))
+
+    def pool(v):
+        return ops.topk_pool(v.unsqueeze(0), [1, 2]).squeeze(0)
+
+    batched = torch.func.vmap(pool)(x)
+    looped = torch.stack([pool(v) for v in x])
+    torch.testing.assert_close(batched, looped, rtol=0, atol=0)

@@ -136,8 +136,11 @@ def check_tensor(
 def check_aligned(op: str, arg: str, t: torch.Tensor) -> None:
     """Reject a data pointer that is not a multiple of the element size (torch.frombuffer with an odd
     byte offset makes one); the kernels' typed loads would be undefined behaviour there. Eager plain
-    tensors only: traced (fake) tensors have no data pointer, and real ones are checked when run."""
+    tensors only: traced (fake) tensors and functorch (vmap/grad) wrappers have no data pointer, and
+    the real tensors under them are checked when the kernel runs."""
     if type(t) is not torch.Tensor or torch.compiler.is_compiling() or t.device.type == "meta":
+        return
+    if _PROBES is not None and _PROBES[1](t):
         return
     if t.numel() and t.data_ptr() % t.element_size():
         fail(op, arg, f"be aligned to its element size ({t.element_size()} bytes); pass a .clone()",
