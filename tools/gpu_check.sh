@@ -10,7 +10,7 @@
 # Without a GPU (no nvidia-smi listing one, no /dev/nvidia0) it says so and exits 0.
 #
 # Nothing is downloaded: GPU machines are often offline. The script uses a Python that already has a
-# CUDA build of torch (>= 2.4): $PY if set, else the first of .venv/bin/python, python3, python whose
+# CUDA build of torch (>= 2.13): $PY if set, else the first of .venv/bin/python, python3, python whose
 # torch sees a GPU. That Python must also have the build tools (scikit-build-core, pybind11, cmake,
 # ninja) and, for the tests, pytest and hypothesis; mcwes's other dependencies (numpy, pandas, pyyaml,
 # matplotlib, tqdm) for the benchmarks. A carried .venv made by `make venv` on an x86-64 Linux
@@ -63,8 +63,8 @@ try:
 except Exception as e:  # noqa: BLE001
     print(f"no torch ({e})"); sys.exit(1)
 major, minor = (int(v) for v in torch.__version__.split("+")[0].split(".")[:2])
-if (major, minor) < (2, 4):
-    print(f"torch {torch.__version__} is older than 2.4"); sys.exit(1)
+if (major, minor) < (2, 13):
+    print(f"torch {torch.__version__} is older than 2.13"); sys.exit(1)
 if sys.argv[1] == "0" and not torch.cuda.is_available():
     print(f"torch {torch.__version__} sees no GPU (CUDA build: {torch.version.cuda or 'no'})"); sys.exit(1)
 print(f"torch {torch.__version__}, CUDA {torch.version.cuda}")
@@ -75,7 +75,7 @@ EOF
   done
   echo "gpu-check: FAILED: no Python with a usable torch; tried:" >&2
   printf '%s' "$report" >&2
-  echo "gpu-check: set PY=/path/to/python (one whose torch is a CUDA build, >= 2.4)" >&2
+  echo "gpu-check: set PY=/path/to/python (one whose torch is a CUDA build, >= 2.13)" >&2
   exit 1
 }
 pick_python

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, NoReturn
 
 import torch
 
@@ -72,7 +72,7 @@ def save_checkpoint(path: PathLike, model: MCWES, config: Config, optimizer: Opt
     return path
 
 
-def _fail(path: Path, why: str) -> None:
+def _fail(path: Path, why: str) -> NoReturn:
     raise ValueError(f"mcwes.load_checkpoint: {path} {why}")
 
 

@@ -17,7 +17,7 @@ import numbers
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, NoReturn
 
 import numpy as np
 
@@ -45,7 +45,7 @@ def warn(message: str, report: Optional[list] = None, *, stacklevel: int = 3) ->
     warnings.warn(message, MCWESWarning, stacklevel=stacklevel)
 
 
-def fail(where: str, arg: str, expected: str, got: object, exc: type = ValueError) -> None:
+def fail(where: str, arg: str, expected: str, got: object, exc: type = ValueError) -> NoReturn:
     """Raise ``exc("<where>: expected <arg> to <expected>, got <got>")``."""
     raise exc(f"{where}: expected {arg} to {expected}, got {got}")
 
@@ -105,11 +105,9 @@ def positive_int(value: object, where: str, arg: str) -> int:
 
 def real_array(x: object, where: str, what: str) -> np.ndarray:
     """``x`` as a NumPy array of real numbers; complex, bool, object, string and other dtypes are refused."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
-    if torch is not None and isinstance(x, torch.Tensor):
+    import torch
+
+    if isinstance(x, torch.Tensor):
         if x.is_complex() or x.dtype == torch.bool:
             fail(where, what, "hold real numbers (integer or floating point)", f"dtype {x.dtype}", TypeError)
         return x.detach().cpu().numpy() if x.dtype != torch.bfloat16 else x.detach().float().cpu().numpy()

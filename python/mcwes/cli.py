@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name = f"mcwes {args.command}"
 
-    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    def show(message, category, filename, lineno, file=None, line=None):
         text = " ".join(str(message).split("\n"))
         print(f"{name}: warning: {text}", file=sys.stderr)
 

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .data.facts import DATASETS as _DATA
 
@@ -27,7 +27,7 @@ NORMALIZE = ("video", "scale", "dataset", "none")
 NORMALIZED_STD = 0.25
 
 
-def _fail(field_name: str, expectation: str, got: object) -> None:
+def _fail(field_name: str, expectation: str, got: object) -> NoReturn:
     raise ValueError(f"mcwes.Config: expected {field_name} to {expectation}, got {got!r}")
 
 
@@ -117,7 +117,7 @@ class TrainConfig:
     #: (h_MaE, h_ME, h_bg): k_c = max(1, floor(T / h_c)) in the top-K pooling (eq. 7).
     h: tuple[float, ...] = (7.0, 9.0, 5.0)
     #: λ1..λ4 of eq. 22, weighting L_dc3, L_fc, L_sl, L_gl.
-    lambdas: tuple[float, float, float, float] = (0.5, 0.5, 0.8, 0.8)
+    lambdas: tuple[float, ...] = (0.5, 0.5, 0.8, 0.8)  # four (validate() checks)
     #: Loss terms switched on (a subset of LOSS_NAMES; the paper's Table 5 ablates them).
     losses: tuple[str, ...] = LOSS_NAMES
     #: Adam learning rate.

@@ -16,6 +16,7 @@ import torch
 
 from . import checks
 from .config import Config, SpotConfig
+from .data.dataset import pad_videos
 from .losses import suppressed_tcam, video_logits
 from .model import MCWES
 from .spotting import postprocess
@@ -98,10 +99,7 @@ def _batch(features: FeatureInput, lengths: object, width: int) -> tuple[torch.T
         for i, v in enumerate(videos):
             if v.dim() != 2 or v.shape[1] != width:
                 raise ValueError(f"mcwes.spot: expected video {i} to have shape [T, {width}], got {tuple(v.shape)}")
-        lens = torch.tensor([v.shape[0] for v in videos], dtype=torch.int64)
-        batch = torch.zeros((len(videos), int(lens.max()), width), dtype=torch.float32)
-        for i, v in enumerate(videos):
-            batch[i, : v.shape[0]] = v
+        batch, lens = pad_videos(videos, width)
         return batch, lens, False
     x = _as_tensor(features, "features")
     if x.dim() == 2:
@@ -203,7 +201,7 @@ def spot(
     return per_video[0] if single else per_video
 
 
-def _forward(net: MCWES, x: torch.Tensor, lens: torch.Tensor):  # type: ignore[no-untyped-def]
+def _forward(net: MCWES, x: torch.Tensor, lens: torch.Tensor):
     """The network in eval mode under inference_mode, on its own device; its training flag is restored."""
     device = next(net.parameters()).device
     was_training = net.training
@@ -215,7 +213,7 @@ def _forward(net: MCWES, x: torch.Tensor, lens: torch.Tensor):  # type: ignore[n
         net.train(was_training)
 
 
-def _postprocess(net: MCWES, x: torch.Tensor, lens: torch.Tensor, config: Config, spot_cfg: SpotConfig):  # type: ignore[no-untyped-def]
+def _postprocess(net: MCWES, x: torch.Tensor, lens: torch.Tensor, config: Config, spot_cfg: SpotConfig):
     n = net.model_config.n_classes
     out = _forward(net, x, lens)
     with torch.inference_mode():

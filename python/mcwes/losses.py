@@ -129,7 +129,7 @@ def loss_gl(out: MCWESOutput) -> torch.Tensor:
     """Eqs. 20–21: ``⅓ Σ_a mean_t |p_f − a|``, ``p_f = 1 − softmax_c(S_t)[bg]`` (no stop-gradient, like CO2-Net)."""
     p_f = 1 - torch.softmax(out.S, dim=2)[:, :, -1]
     terms = [_time_mean((p_f - a).abs(), out) for a in (out.A, out.A_rgb, out.A_flow)]
-    return (sum(terms) / 3).mean()
+    return ((terms[0] + terms[1] + terms[2]) / 3).mean()
 
 
 def _top_indices(a: torch.Tensor, k: int) -> torch.Tensor:

@@ -155,6 +155,10 @@ class MCWES(nn.Module):
     attention generators; ``fusion`` and ``classifier`` the rest.
     """
 
+    # the input standardisation (buffers registered in __init__, saved with the weights)
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
     def __init__(self, config: Union[ModelConfig, Config, None] = None, *, kernels: bool | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else ModelConfig()

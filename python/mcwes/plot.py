@@ -24,7 +24,7 @@ def _intervals(items: Any, kind: str) -> list[tuple[int, int, str, float | None]
     if hasattr(items, "columns") and hasattr(items, "to_dict"):
         cls_col = "type" if "type" in items.columns else "label"
         items = [(r["onset"], r["offset"], r[cls_col], r.get("score")) for r in items.to_dict("records")]
-    out = []
+    out: list[tuple[int, int, str, float | None]] = []
     for it in items:
         if isinstance(it, Proposal):
             out.append((it.onset, it.offset, it.label, it.score))

@@ -31,6 +31,9 @@ def _as_tensor(x: Any) -> torch.Tensor:
 class MILProbe(torch.nn.Module):
     """Linear snippet scorer with the training set's standardisation (see the module doc)."""
 
+    mean: torch.Tensor  # buffers registered in __init__
+    std: torch.Tensor
+
     def __init__(self, width: int, n_classes: int = 2) -> None:
         super().__init__()
         self.conv = torch.nn.Conv1d(width, n_classes, 3, padding=1)

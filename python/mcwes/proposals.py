@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -36,7 +36,7 @@ CSV_COLUMNS = ("video", "onset", "offset", "score", "label", "model_label")
 _FRAME_MAX = float(2**31)
 
 
-def _fail(where: str, arg: str, expectation: str, got: object) -> None:
+def _fail(where: str, arg: str, expectation: str, got: object) -> NoReturn:
     raise ValueError(f"mcwes.{where}: expected {arg} to {expectation}, got {got}")
 
 
@@ -247,7 +247,8 @@ def _row_to_proposal(row: dict[str, Any], fps: float | None, where: str, op: str
     for name in ("onset", "offset"):
         values[name] = _parse_int(row.get(name), f"{where} {name}", op)
     try:
-        score = float(row.get("score"))
+        raw_score: Any = row.get("score")  # anything: float() says what is wrong
+        score = float(raw_score)
     except (TypeError, ValueError):
         score = float("nan")
         _fail(op, f"{where} score", "be a number", repr(row.get("score")))

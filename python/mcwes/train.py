@@ -4,7 +4,8 @@ and exact resumption.
 
 The Trainer needs only a sequence of items with ``.features`` (``[T, 2D]`` array or tensor),
 ``.labels`` (length-n 0/1: MaE, ME), ``.subject`` and ``.video`` (:class:`TrainingItem`). The items
-of :class:`mcwes.data.SpottingDataset` are such items, and :class:`VideoItem` is the minimal one::
+of :class:`mcwes.data.SpottingDataset` are :class:`mcwes.data.VideoItem` objects; a hand-made one needs only the
+first four (``VideoItem(features, labels, subject, video)``)::
 
     model = Trainer(Config.preset("casme2"), list(dataset), out_dir="runs/s15").fit()
 """
@@ -15,7 +16,6 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Protocol, Union
 
@@ -25,6 +25,7 @@ import torch
 from ._progress import progress_bar
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
+from .data.dataset import VideoItem
 from .losses import mcwes_losses
 from .model import MCWES
 
@@ -34,22 +35,19 @@ log = logging.getLogger(__name__)
 
 
 class TrainingItem(Protocol):
-    """What the Trainer reads from each training video."""
+    """What the Trainer reads from each training video (:class:`mcwes.data.VideoItem` is one)."""
 
-    features: Any  # [T, 2D] float array or tensor (RGB channels first, then flow)
-    labels: Any  # length n, 0/1 per expression class (MaE, ME)
-    subject: str
-    video: str
+    @property
+    def features(self) -> Any: ...  # [T, 2D] float array or tensor (RGB channels first, then flow)
 
+    @property
+    def labels(self) -> Any: ...  # length n, 0/1 per expression class (MaE, ME)
 
-@dataclass
-class VideoItem:
-    """A minimal :class:`TrainingItem`."""
+    @property
+    def subject(self) -> str: ...
 
-    features: Any
-    labels: Sequence[int]
-    subject: str = ""
-    video: str = ""
+    @property
+    def video(self) -> str: ...
 
 
 def resample_indices(length: int, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -55,7 +55,7 @@ def add_extract_options(p: argparse.ArgumentParser) -> None:
                         "rounding, about half the CPU time; default on)")
 
 
-def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def options_from_args(args: argparse.Namespace):
     from ..extract import ExtractOptions  # noqa: PLC0415
 
     fields = {"crop": args.crop, "flow_backend": args.flow_backend, "flow_bound": args.flow_bound,

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spot_clips(args: argparse.Namespace, model, clips: list[Path], pooled) -> None:  # type: ignore[no-untyped-def]
+def _spot_clips(args: argparse.Namespace, model, clips: list[Path], pooled) -> None:
     """Videos and frame folders: extract, spot, proposals in the source's frame numbers, plots."""
     from ..extract import spot_video
 
@@ -146,7 +146,7 @@ def _spot_clips(args: argparse.Namespace, model, clips: list[Path], pooled) -> N
             _plots(args, model, [(name, r.features)], found, r.fps, options.stride)
 
 
-def _plots(args: argparse.Namespace, model, videos, pooled, fps: float, g: int) -> None:  # type: ignore[no-untyped-def]
+def _plots(args: argparse.Namespace, model, videos, pooled, fps: float, g: int) -> None:
     from ..plot import plot_videos
 
     gt = None

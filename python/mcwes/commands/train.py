@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def open_dataset(features_dir: Path, annotations_file: Path, config: Config,
-                 videos_file: Optional[Path] = None):  # type: ignore[no-untyped-def]
+                 videos_file: Optional[Path] = None):
     """The :class:`mcwes.data.SpottingDataset` of the command's files, with the config's fps and snippet size.
 
     D is not imposed here: :func:`fit_feature_dim` takes it from the features. ``videos_file``: the

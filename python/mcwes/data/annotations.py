@@ -24,7 +24,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 import pandas as pd
 
@@ -245,7 +245,7 @@ def _blank(v: object) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
-def _frame(v: object, file: str, sheet: str, row: int, column: str) -> float:
+def _frame(v: Any, file: str, sheet: str, row: int, column: str) -> float:
     """A frame cell as a float; NaN when blank; ValueError naming the cell when not a number."""
     if _blank(v):
         return math.nan
@@ -264,7 +264,7 @@ def _frame(v: object, file: str, sheet: str, row: int, column: str) -> float:
     return number
 
 
-def _header_row(df: pd.DataFrame, required: dict[str, tuple[str, ...]], file: str, sheet: str) -> tuple[int, dict[str, int]]:
+def _header_row(df: pd.DataFrame, required: Mapping[str, tuple[str, ...]], file: str, sheet: str) -> tuple[int, dict[str, int]]:
     """Find the header row (the first one holding every required column) and map the logical
     column names to column positions. Description rows above the header are skipped."""
     best: tuple[int, list[str]] | None = None
@@ -520,7 +520,8 @@ def _round_half_up(x: float) -> int:
 
 
 def _clean(raw: _Raw, file: str, fps: float | None, policy: str, report: AnnotationReport) -> pd.DataFrame:
-    out, seen = [], {}
+    out: list[dict[str, Any]] = []
+    seen: dict[tuple[Any, ...], Any] = {}
     for rec in raw.rows:
         kept = _clean_row(rec, fps, policy, report)
         if kept is None:

@@ -21,15 +21,15 @@ import copy
 import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .annotations import COLUMNS, AnnotationReport, read_annotations
+from .annotations import COLUMNS, AnnotationReport, OffsetPolicy, read_annotations
 from .features import FeatureStore, MissingVideoError, open_features
 from .facts import DATASETS
 
@@ -42,6 +42,7 @@ __all__ = [
     "VideoItem",
     "collate",
     "load_dataset",
+    "pad_videos",
 ]
 
 
@@ -63,26 +64,38 @@ DATASET_INFO: dict[str, DatasetInfo] = {
 }
 
 
+def _no_intervals() -> torch.Tensor:
+    return torch.zeros((0, 2), dtype=torch.int64)
+
+
+def _no_interval_labels() -> torch.Tensor:
+    return torch.zeros((0,), dtype=torch.int64)
+
+
 @dataclass(frozen=True)
 class VideoItem:
-    """One video.
+    """One video: what :class:`SpottingDataset` yields, :func:`collate` pads and :class:`mcwes.Trainer`
+    trains on (a :class:`mcwes.train.TrainingItem`).
 
     Attributes:
-        video, subject: ids.
-        features: float32 ``[T, 2D]`` (a copy, safe to modify).
-        labels: float32 ``[2]``: ``(y_MaE, y_ME)`` in {0, 1}.
-        intervals: int64 ``[K, 2]``: GT ``(onset, offset)`` frames, 0-based inclusive, sorted by onset.
-        interval_labels: int64 ``[K]``: 0 = MaE, 1 = ME.
-        n_frames: frames in the video.
+        features: ``[T, 2D]`` (RGB channels, then flow): a float32 tensor (a copy, safe to modify) from a
+            dataset; any float array or tensor in an item built by hand.
+        labels: ``(y_MaE, y_ME)`` in {0, 1}: a float32 tensor ``[2]`` from a dataset; any length-2
+            sequence in an item built by hand.
+        subject, video: ids ("" when built by hand without them).
+        intervals: int64 ``[K, 2]``: GT ``(onset, offset)`` frames, 0-based inclusive, sorted by onset
+            (none by default).
+        interval_labels: int64 ``[K]``: 0 = MaE, 1 = ME (none by default).
+        n_frames: frames in the video (0 when unknown, the default).
     """
 
-    video: str
-    subject: str
-    features: torch.Tensor
-    labels: torch.Tensor
-    intervals: torch.Tensor
-    interval_labels: torch.Tensor
-    n_frames: int
+    features: Any
+    labels: Any
+    subject: str = ""
+    video: str = ""
+    intervals: torch.Tensor = field(default_factory=_no_intervals)
+    interval_labels: torch.Tensor = field(default_factory=_no_interval_labels)
+    n_frames: int = 0
 
     @property
     def length(self) -> int:
@@ -103,15 +116,21 @@ class Batch:
     n_frames: torch.Tensor
 
 
+def pad_videos(videos: Sequence[Any], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Videos ``[T_b, width]`` (arrays or tensors) as one float32 batch ``[B, max T_b, width]``, zeros
+    past each video's end, and their lengths (int64 ``[B]``). The one padding of the package: used by
+    :func:`collate` and by :func:`mcwes.spot` for a list of videos."""
+    lengths = torch.tensor([int(v.shape[0]) for v in videos], dtype=torch.int64)
+    batch = torch.zeros((len(videos), int(lengths.max()) if len(videos) else 0, width), dtype=torch.float32)
+    for b, v in enumerate(videos):
+        batch[b, : v.shape[0]] = torch.as_tensor(v)
+    return batch, lengths
+
+
 def collate(items: Sequence[VideoItem]) -> Batch:
     """Pad a list of :class:`VideoItem` into a :class:`Batch` (use as a DataLoader ``collate_fn``)."""
-    lengths = torch.tensor([it.length for it in items], dtype=torch.int64)
-    width = items[0].features.shape[1] if items else 0
-    t_max = int(lengths.max()) if items else 0
-    feats = torch.zeros((len(items), t_max, width), dtype=torch.float32)
-    for b, it in enumerate(items):
-        feats[b, : it.length] = it.features
-    labels = torch.stack([it.labels for it in items]) if items else torch.zeros((0, 2))
+    feats, lengths = pad_videos([it.features for it in items], int(items[0].features.shape[1]) if items else 0)
+    labels = torch.stack([torch.as_tensor(it.labels, dtype=torch.float32) for it in items]) if items else torch.zeros((0, 2))
     return Batch(feats, lengths, labels, [it.video for it in items], [it.subject for it in items],
                  torch.tensor([it.n_frames for it in items], dtype=torch.int64))
 
@@ -145,7 +164,7 @@ class SpottingDataset(torch.utils.data.Dataset):
                  annotations: pd.DataFrame | str | Path, *, fps: float | None = None,
                  snippet_frames: int | None = None, preset: str | None = None,
                  videos: pd.DataFrame | str | Path | None = None, strict: bool = False,
-                 feature_dim: int | None = None, offset_policy: str = "lgsnet",
+                 feature_dim: int | None = None, offset_policy: OffsetPolicy = "lgsnet",
                  annotation_format: str = "auto"):
         info = _preset_info(preset)
         self.fps = float(fps if fps is not None else _need(info, "fps").fps)
@@ -368,32 +387,34 @@ def _read_video_table(videos: pd.DataFrame | str | Path | None) -> pd.DataFrame 
     if videos is None:
         return None
     source = "the video table"
-    if not isinstance(videos, pd.DataFrame):
+    if isinstance(videos, pd.DataFrame):
+        table = videos
+    else:
         from .. import checks
 
         path = checks.existing_file(videos, "mcwes.data.SpottingDataset", "videos")
         source = f"the video table {path}"
         try:
-            videos = pd.read_csv(path, dtype={"video": str, "subject": str}, encoding="utf-8-sig")
+            table = pd.read_csv(path, dtype={"video": str, "subject": str}, encoding="utf-8-sig")
         except Exception as exc:  # pandas raises several types for a file that is not a CSV
             raise ValueError(f"mcwes.data.SpottingDataset: cannot read {source} as CSV: {exc}") from exc
-    missing = [c for c in ("video", "subject") if c not in videos.columns]
+    missing = [c for c in ("video", "subject") if c not in table.columns]
     if missing:
         raise ValueError(f"mcwes.data.SpottingDataset: expected {source} to have columns video, subject"
-                         f"[, n_frames], missing {missing} (read the header {[str(c) for c in videos.columns]})")
-    if "n_frames" in videos.columns:
-        raw = videos["n_frames"]
+                         f"[, n_frames], missing {missing} (read the header {[str(c) for c in table.columns]})")
+    if "n_frames" in table.columns:
+        raw = table["n_frames"]
         blank = (raw.isna() | (raw.astype(str).str.strip() == "")).to_numpy()  # blank: not known
         n = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
         bad = ~blank & ~((n >= 1) & (n < 2**31) & (n == np.floor(n)))
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(f"mcwes.data.SpottingDataset: expected n_frames in {source} to be integers in "
-                             f"[1, 2**31), got {videos['n_frames'].iloc[i]!r} for video {videos['video'].iloc[i]!r}")
-    if videos["video"].duplicated().any():
+                             f"[1, 2**31), got {table['n_frames'].iloc[i]!r} for video {table['video'].iloc[i]!r}")
+    if table["video"].duplicated().any():
         raise ValueError(f"mcwes.data.SpottingDataset: duplicate videos in the video table: "
-                         f"{sorted(set(videos.loc[videos['video'].duplicated(), 'video']))[:5]}")
-    return videos.astype({"video": str, "subject": str})
+                         f"{sorted(set(table.loc[table['video'].duplicated(), 'video']))[:5]}")
+    return table.astype({"video": str, "subject": str})
 
 
 def load_dataset(root: str | Path, *, strict: bool = False) -> SpottingDataset:

@@ -64,7 +64,7 @@ class FeatureStore(Mapping):
     """
 
     def __init__(self, path: Path, layout: str, feature_dim: int | None, names: list[str],
-                 files: dict[str, tuple[Path, ...]], incomplete: dict[str, str] | None = None,
+                 files: Mapping[str, tuple[Path, ...]], incomplete: dict[str, str] | None = None,
                  arrays: list[np.ndarray] | None = None, ignored: dict[str, str] | None = None):
         self.path = path
         self.layout = layout
@@ -151,6 +151,7 @@ class FeatureStore(Mapping):
         elif self.layout == "npz":
             x = self._load_pair(video)
         else:
+            assert self._arrays is not None  # the npz-array layout always has them
             x = np.asarray(self._arrays[self._index[video]])
             if x.dtype == object:
                 raise ValueError(f"mcwes.data: {self.path.name}: entry for {video!r} is not a numeric array")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -16,7 +16,7 @@ log = logging.getLogger("mcwes.metrics")
 _ME, _MAE = CLASSES.index("ME"), CLASSES.index("MaE")
 
 
-def _fail(arg: str, expectation: str, got: object) -> None:
+def _fail(arg: str, expectation: str, got: object) -> NoReturn:
     raise ValueError(f"mcwes.evaluate: expected {arg} to {expectation}, got {got}")
 
 

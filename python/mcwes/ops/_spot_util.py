@@ -37,7 +37,7 @@ def as_float(op: str, name: str, value: object, *, low: float | None = None, hig
     """A Python float argument, checked against [low, high]; NaN is always rejected."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _util.fail(op, name, "be a float", type(value).__name__, TypeError)
-    v = float(value)  # type: ignore[arg-type]
+    v = float(value)
     if math.isnan(v) or (finite and math.isinf(v)):
         _util.fail(op, name, "be finite" if finite else "be a number", v)
     if low is not None and v < low:

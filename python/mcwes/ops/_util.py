@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -65,11 +65,15 @@ def require_cuda(op: str) -> None:
 
 
 def _private_probes() -> Any:
-    """The three private torch functions the fast path reads, or None when this torch lacks one of them
-    (then every call goes through the dispatcher: slower, never wrong)."""
+    """The two private torch functions the fast path reads, or None when this torch lacks one of them
+    (then every call goes through the dispatcher: slower, never wrong).
+
+    torch has no public way to ask whether a TorchDispatchMode is active or whether a tensor is a
+    functorch (vmap/grad) wrapper; these two are the only private torch calls of mcwes, and
+    tests/test_fast_path.py checks that the tested torch has them and that each case they detect
+    leaves the fast path."""
     try:
-        return (torch._C._len_torch_dispatch_stack, torch._C._is_torch_function_mode_enabled,
-                torch._C._functorch.is_functorch_wrapped_tensor)
+        return (torch._C._len_torch_dispatch_stack, torch._C._functorch.is_functorch_wrapped_tensor)
     except AttributeError:  # pragma: no cover - depends on the torch release
         return None
 
@@ -84,16 +88,17 @@ def eager_fast_path(*tensors: torch.Tensor) -> bool:
     themselves at spotting sizes. Plain eager calls therefore take a direct path; whenever anything
     could need the registered op (torch.compile/export tracing, FakeTensors and other subclasses,
     functorch transforms, dispatch or function modes such as profilers and FLOP counters) the call goes
-    through ``torch.ops.mcwes.*``. Both paths run the same implementation functions. Telling those
-    cases apart needs three private torch functions (:func:`_private_probes`); a torch without them
-    always takes the dispatcher.
+    through ``torch.ops.mcwes.*``. Both paths run the same implementation functions. Function modes and
+    ``__torch_function__`` subclasses are seen by the public ``torch.overrides.has_torch_function``;
+    dispatch modes and functorch wrappers need two private torch functions (:func:`_private_probes`),
+    and a torch without them always takes the dispatcher.
     """
     if _PROBES is None:
         return False
-    dispatch_stack_len, function_mode_enabled, functorch_wrapped = _PROBES
+    dispatch_stack_len, functorch_wrapped = _PROBES
     if torch.compiler.is_compiling() or dispatch_stack_len() > 0:
         return False
-    if function_mode_enabled():
+    if torch.overrides.has_torch_function(tensors):
         return False
     for t in tensors:
         if type(t) is not torch.Tensor or functorch_wrapped(t):
@@ -101,7 +106,7 @@ def eager_fast_path(*tensors: torch.Tensor) -> bool:
     return True
 
 
-def fail(op: str, arg: str, expectation: str, got: object, exc: type = ValueError) -> None:
+def fail(op: str, arg: str, expectation: str, got: object, exc: type = ValueError) -> NoReturn:
     raise exc(f"mcwes.{op}: expected {arg} to {expectation}, got {got}")
 
 
@@ -131,8 +136,11 @@ def check_tensor(
 def check_aligned(op: str, arg: str, t: torch.Tensor) -> None:
     """Reject a data pointer that is not a multiple of the element size (torch.frombuffer with an odd
     byte offset makes one); the kernels' typed loads would be undefined behaviour there. Eager plain
-    tensors only: traced (fake) tensors have no data pointer, and real ones are checked when run."""
+    tensors only: traced (fake) tensors and functorch (vmap/grad) wrappers have no data pointer, and
+    the real tensors under them are checked when the kernel runs."""
     if type(t) is not torch.Tensor or torch.compiler.is_compiling() or t.device.type == "meta":
+        return
+    if _PROBES is not None and _PROBES[1](t):
         return
     if t.numel() and t.data_ptr() % t.element_size():
         fail(op, arg, f"be aligned to its element size ({t.element_size()} bytes); pass a .clone()",

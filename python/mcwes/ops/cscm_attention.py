@@ -201,14 +201,14 @@ def _(grad_out: torch.Tensor, q: torch.Tensor, out: torch.Tensor, lse: torch.Ten
     return torch.empty_like(q, memory_format=torch.contiguous_format)
 
 
-def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+def _setup_context(ctx, inputs, output) -> None:
     q, lengths, scale = inputs
     out, lse = output
     ctx.save_for_backward(q, out, lse, lengths)
     ctx.scale = scale
 
 
-def _backward(ctx, grad_out, _grad_lse):  # type: ignore[no-untyped-def]
+def _backward(ctx, grad_out, _grad_lse):
     q, out, lse, lengths = ctx.saved_tensors
     if grad_out is None:
         return None, None, None

@@ -70,6 +70,6 @@ def _nms_1d_fwd(
 
 
 @_nms_1d_fwd.register_fake
-def _(batch_idx, start, end, scores, iou_threshold):  # type: ignore[no-untyped-def]
+def _(batch_idx, start, end, scores, iou_threshold):
     n = torch.library.get_ctx().new_dynamic_size()
     return batch_idx.new_empty((n,))

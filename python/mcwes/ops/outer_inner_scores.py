@@ -87,5 +87,5 @@ def _outer_inner_scores_fwd(
 
 
 @_outer_inner_scores_fwd.register_fake
-def _(x, lengths, batch_idx, start, end, video_scores, psi, varsigma):  # type: ignore[no-untyped-def]
+def _(x, lengths, batch_idx, start, end, video_scores, psi, varsigma):
     return x.new_empty((batch_idx.shape[0], x.shape[2]))

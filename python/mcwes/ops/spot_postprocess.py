@@ -104,8 +104,8 @@ def _spot_postprocess_fwd_impl(
     if device.type != "cpu":
         _util.require_cuda(OP)
         _util.check_lengths_values(OP, lengths, attention.shape[1])
-        host = [t.cpu() for t in (attention, suppressed_cas, video_scores, lengths)]
-        out = _spot_postprocess_fwd_impl(*host, m_values, psi, varsigma, nms_threshold, score_threshold)
+        a, s, v, n = (t.cpu() for t in (attention, suppressed_cas, video_scores, lengths))
+        out = _spot_postprocess_fwd_impl(a, s, v, n, m_values, psi, varsigma, nms_threshold, score_threshold)
         return tuple(t.to(device) for t in out)  # type: ignore[return-value]
     B, T = attention.shape
     cap = B * suppressed_cas.shape[2] * _spot_util.capacity(T, m_values)
@@ -129,7 +129,7 @@ def _spot_postprocess_fwd(
 
 
 @_spot_postprocess_fwd.register_fake
-def _(attention, suppressed_cas, video_scores, lengths, m_values, psi, varsigma, nms_threshold,  # type: ignore[no-untyped-def]
+def _(attention, suppressed_cas, video_scores, lengths, m_values, psi, varsigma, nms_threshold,
       score_threshold):
     n = torch.library.get_ctx().new_dynamic_size()
     ints = tuple(attention.new_empty((n,), dtype=torch.int64) for _ in range(4))

@@ -113,13 +113,13 @@ class _TopkPool(torch.autograd.Function):
     """The eager direct path (see _util.eager_fast_path); same functions as the registered op."""
 
     @staticmethod
-    def forward(ctx, x, k, lengths):  # type: ignore[no-untyped-def, override]
+    def forward(ctx, x, k, lengths):
         out, weights = _fwd(x, k, lengths)
         ctx.save_for_backward(weights)
         return out
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[no-untyped-def, override]
+    def backward(ctx, grad_out):
         (weights,) = ctx.saved_tensors
         return _grad(weights, grad_out), None, None
 
@@ -135,12 +135,12 @@ def _(x: torch.Tensor, k: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Te
     return x.new_empty((B, C)), torch.empty_like(x)
 
 
-def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+def _setup_context(ctx, inputs, output) -> None:
     _, weights = output
     ctx.save_for_backward(weights)
 
 
-def _backward(ctx, grad_out, _grad_weights):  # type: ignore[no-untyped-def]
+def _backward(ctx, grad_out, _grad_weights):
     (weights,) = ctx.saved_tensors
     return _grad(weights, grad_out), None, None
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from ..ops import SpotProposals
-from ..ops import spot_postprocess as multi_top
+from ..ops.spot_postprocess import SpotProposals
+from ..ops.spot_postprocess import spot_postprocess as multi_top
 from .energy import energy_baseline, energy_proposals, energy_scores
 from .multi_threshold import multi_threshold_proposals
 

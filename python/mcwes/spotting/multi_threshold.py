@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ __all__ = ["multi_threshold_proposals"]
 OP = "multi_threshold_proposals"
 
 
-def _fail(arg: str, expectation: str, got: object) -> None:
+def _fail(arg: str, expectation: str, got: object) -> NoReturn:
     raise ValueError(f"mcwes.{OP}: expected {arg} to {expectation}, got {got}")
 
 
