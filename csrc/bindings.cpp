@@ -13,9 +13,9 @@ namespace py = pybind11;
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mcwes compiled kernels (torch-free; called through mcwes.ops)";
 
-  py::class_<mcwes::View>(m, "View")
-      .def(py::init<uintptr_t, int, std::vector<int64_t>, std::vector<int64_t>, int>(), py::arg("ptr"),
-           py::arg("dtype"), py::arg("sizes"), py::arg("strides"), py::arg("device"));
+  py::class_<mcwes::View>(m, "View").def(py::init<uintptr_t, int, std::vector<int64_t>, std::vector<int64_t>, int>(),
+                                         py::arg("ptr"), py::arg("dtype"), py::arg("sizes"), py::arg("strides"),
+                                         py::arg("device"));
 
   MCWES_DEF(m, topk_pool_fwd_cpu);
   MCWES_DEF(m, duration_mask_fwd_cpu);
@@ -32,9 +32,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("cpu_isa", [] { return std::string(mcwes::cpu_isa_name(mcwes::cpu_isa_level())); });
   m.def("cpu_isa_supported", [] { return std::string(mcwes::cpu_isa_name(mcwes::cpu_isa_supported())); });
   m.def("cpu_isa_cap", [] { return std::string(mcwes::cpu_isa_name(mcwes::cpu_isa_cap())); });
-  m.def("set_cpu_isa_cap", [](const std::string& name, const std::string& what) {
-    mcwes::set_cpu_isa_cap(mcwes::cpu_isa_parse(name, what.c_str()));
-  }, py::arg("name"), py::arg("what"));
+  m.def(
+      "set_cpu_isa_cap",
+      [](const std::string& name, const std::string& what) { mcwes::set_cpu_isa_cap(mcwes::cpu_isa_parse(name, what.c_str())); },
+      py::arg("name"), py::arg("what"));
 
   py::dict info;
   info["version"] = MCWES_VERSION;

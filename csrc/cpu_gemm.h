@@ -86,8 +86,8 @@ MCWES_ALWAYS_INLINE const T* a_at(const T* A, int64_t lda, int r, int64_t k) {
 // nc columns (nc <= S·16); C is added when load_c.
 
 template <typename T, int MR, int S, bool kFma, int kARows>
-MCWES_ALWAYS_INLINE void micro_portable(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
-                                        T* C, int64_t ldc, bool load_c, int nc) {
+MCWES_ALWAYS_INLINE void micro_portable(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb, T* C,
+                                        int64_t ldc, bool load_c, int nc) {
   constexpr int NR = S * static_cast<int>(kNS);
   T acc[MR][NR];
   for (int r = 0; r < MR; ++r)
@@ -122,8 +122,8 @@ MCWES_ALWAYS_INLINE void with_rows(int mr, F&& f) {
 // The blocked loops around a micro-kernel: tile(kc, A, B, C, load_c, mr, nc) with mr <= MR rows and
 // nc <= S·16 columns.
 template <typename T, int MR, int S, int kARows, typename Tile>
-MCWES_ALWAYS_INLINE void blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
-                                 int64_t sb, T* C, int64_t ldc, bool accumulate, Tile&& tile) {
+MCWES_ALWAYS_INLINE void blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
+                                 T* C, int64_t ldc, bool accumulate, Tile&& tile) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -150,20 +150,20 @@ MCWES_ALWAYS_INLINE void blocked(int64_t M, int64_t N, int64_t K, const T* A, in
 }
 
 template <typename T, int MR, int S, bool kFma, int kARows>
-MCWES_ALWAYS_INLINE void gemm_portable_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-                                            int64_t ldb, int64_t sb, T* C, int64_t ldc, bool accumulate) {
+MCWES_ALWAYS_INLINE void gemm_portable_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+                                            int64_t sb, T* C, int64_t ldc, bool accumulate) {
   blocked<T, MR, S, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
-                    [&](int64_t kc, const T* a, const T* b, T* c, bool load_c, int mr, int nc) {
-                      with_rows<MR>(mr, [&](auto rows) {
-                        micro_portable<T, decltype(rows)::value, S, kFma, kARows>(kc, a, lda, b, ldb, sb, c, ldc, load_c,
-                                                                          nc);
-                      });
-                    });
+                            [&](int64_t kc, const T* a, const T* b, T* c, bool load_c, int mr, int nc) {
+                              with_rows<MR>(mr, [&](auto rows) {
+                                micro_portable<T, decltype(rows)::value, S, kFma, kARows>(kc, a, lda, b, ldb, sb, c, ldc, load_c,
+                                                                                          nc);
+                              });
+                            });
 }
 
 template <int kARows, typename T>
-void gemm_scalar(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
-                 T* C, int64_t ldc, bool accumulate) {
+void gemm_scalar(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb, T* C, int64_t ldc,
+                 bool accumulate) {
   gemm_portable_impl<T, 4, 1, false, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
 
@@ -173,8 +173,8 @@ void gemm_scalar(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const
 
 // MR×16 float tile (MR <= 6): per k one 16-wide row of the B strip (two loads) and MR broadcasts.
 template <int MR, int kARows>
-MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const float* A, int64_t lda, const float* B,
-                                                          int64_t ldb, float* C, int64_t ldc, bool load_c, int nc) {
+MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const float* A, int64_t lda, const float* B, int64_t ldb,
+                                                          float* C, int64_t ldc, bool load_c, int nc) {
   __m256 c0[MR], c1[MR];
   MCWES_UNROLL_ROWS
   for (int r = 0; r < MR; ++r) {
@@ -227,26 +227,25 @@ MCWES_TARGET_AVX2 MCWES_ALWAYS_INLINE void micro_avx2_f32(int64_t kc, const floa
 }
 
 template <int kARows>
-MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                                        int64_t ldb, int64_t sb, float* C, int64_t ldc, bool accumulate) {
+MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                                        int64_t sb, float* C, int64_t ldc, bool accumulate) {
   blocked<float, 6, 1, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
-                       [&](int64_t kc, const float* a, const float* b, float* c, bool load_c, int mr, int nc)
-                           MCWES_TARGET_AVX2 {
-                             switch (mr) {
-                               case 6: return micro_avx2_f32<6, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               case 5: return micro_avx2_f32<5, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               case 4: return micro_avx2_f32<4, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               case 3: return micro_avx2_f32<3, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               case 2: return micro_avx2_f32<2, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                               default: return micro_avx2_f32<1, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
-                             }
-                           });
+                               [&](int64_t kc, const float* a, const float* b, float* c, bool load_c, int mr, int nc)
+                                   MCWES_TARGET_AVX2 {
+                                     switch (mr) {
+                                       case 6: return micro_avx2_f32<6, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                                       case 5: return micro_avx2_f32<5, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                                       case 4: return micro_avx2_f32<4, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                                       case 3: return micro_avx2_f32<3, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                                       case 2: return micro_avx2_f32<2, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                                       default: return micro_avx2_f32<1, kARows>(kc, a, lda, b, ldb, c, ldc, load_c, nc);
+                                     }
+                                   });
 }
 
 template <int kARows>
-MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
-                                        const double* B, int64_t ldb, int64_t sb, double* C, int64_t ldc,
-                                        bool accumulate) {
+MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
+                                        int64_t ldb, int64_t sb, double* C, int64_t ldc, bool accumulate) {
   // 3 rows × 16 doubles = 12 YMM accumulators.
   gemm_portable_impl<double, 3, 1, true, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
@@ -255,9 +254,9 @@ MCWES_TARGET_AVX2 inline void gemm_avx2(int64_t M, int64_t N, int64_t K, const d
 
 // MR×32 float tile (MR <= 12): two strips, per k two 16-wide loads and MR broadcasts.
 template <int MR, int kARows>
-MCWES_TARGET_AVX512 MCWES_ALWAYS_INLINE void micro_avx512_f32(int64_t kc, const float* A, int64_t lda,
-                                                              const float* B, int64_t ldb, int64_t sb, float* C,
-                                                              int64_t ldc, bool load_c, int nc) {
+MCWES_TARGET_AVX512 MCWES_ALWAYS_INLINE void micro_avx512_f32(int64_t kc, const float* A, int64_t lda, const float* B,
+                                                              int64_t ldb, int64_t sb, float* C, int64_t ldc, bool load_c,
+                                                              int nc) {
   __m512 c0[MR], c1[MR];
   MCWES_UNROLL_ROWS
   for (int r = 0; r < MR; ++r) {
@@ -292,22 +291,20 @@ MCWES_TARGET_AVX512 MCWES_ALWAYS_INLINE void micro_avx512_f32(int64_t kc, const 
 }
 
 template <int kARows>
-MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-                                            const float* B, int64_t ldb, int64_t sb, float* C, int64_t ldc,
-                                            bool accumulate) {
-  blocked<float, 12, 2, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
-                        [&](int64_t kc, const float* a, const float* b, float* c, bool load_c, int mr, int nc)
-                            MCWES_TARGET_AVX512 {
-                              with_rows<12>(mr, [&](auto rows) MCWES_TARGET_AVX512 {
-                                micro_avx512_f32<decltype(rows)::value, kARows>(kc, a, lda, b, ldb, sb, c, ldc, load_c, nc);
-                              });
-                            });
+MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                                            int64_t ldb, int64_t sb, float* C, int64_t ldc, bool accumulate) {
+  blocked<float, 12, 2, kARows>(
+      M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate,
+      [&](int64_t kc, const float* a, const float* b, float* c, bool load_c, int mr, int nc) MCWES_TARGET_AVX512 {
+        with_rows<12>(mr, [&](auto rows) MCWES_TARGET_AVX512 {
+          micro_avx512_f32<decltype(rows)::value, kARows>(kc, a, lda, b, ldb, sb, c, ldc, load_c, nc);
+        });
+      });
 }
 
 template <int kARows>
-MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
-                                            const double* B, int64_t ldb, int64_t sb, double* C, int64_t ldc,
-                                            bool accumulate) {
+MCWES_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
+                                            int64_t ldb, int64_t sb, double* C, int64_t ldc, bool accumulate) {
   // 8 rows × 16 doubles = 16 ZMM accumulators.
   gemm_portable_impl<double, 8, 1, true, kARows>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
@@ -328,8 +325,8 @@ constexpr bool panels_ok(int level) {
 }
 
 template <typename T>
-void gemm(int level, int a_layout, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
-          int64_t sb, T* C, int64_t ldc, bool accumulate) {
+void gemm(int level, int a_layout, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, int64_t sb,
+          T* C, int64_t ldc, bool accumulate) {
   const bool a_rows = a_layout == kARowMajor;
 #if defined(MCWES_GEMM_X86)
   if constexpr (std::is_same_v<T, float>) {
@@ -342,10 +339,8 @@ void gemm(int level, int a_layout, int64_t M, int64_t N, int64_t K, const T* A, 
     return a_rows ? gemm_avx2<kARowMajor>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate)
                   : gemm_avx2<kAKMajor>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 #endif
-  if (a_rows)
-    gemm_scalar<kARowMajor, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
-  else
-    gemm_scalar<kAKMajor, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  if (a_rows) gemm_scalar<kARowMajor, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
+  else gemm_scalar<kAKMajor, T>(M, N, K, A, lda, B, ldb, sb, C, ldc, accumulate);
 }
 
 }  // namespace cpu_gemm

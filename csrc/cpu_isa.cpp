@@ -38,7 +38,9 @@ void set_cpu_isa_cap(int cap) {
   g_cap.store(cap, std::memory_order_relaxed);
 }
 
-int cpu_isa_cap() { return g_cap.load(std::memory_order_relaxed); }
+int cpu_isa_cap() {
+  return g_cap.load(std::memory_order_relaxed);
+}
 
 const char* cpu_isa_name(int level) {
   switch (level) {

@@ -49,12 +49,14 @@ void check_values(const View& q, const View& lengths, double scale) {
   const int64_t B = q.size(0), T_ = q.size(1);
   const auto len = lengths.s1<const int64_t>();
   for (int64_t b = 0; b < B; ++b)
-    MCWES_CHECK(len(b) >= 0 && len(b) <= T_, "mcwes.cscm_attention: expected lengths to lie in [0, ", T_, "], got ",
-                len(b), " for video ", b);
+    MCWES_CHECK(len(b) >= 0 && len(b) <= T_, "mcwes.cscm_attention: expected lengths to lie in [0, ", T_, "], got ", len(b),
+                " for video ", b);
   MCWES_CHECK(std::isfinite(scale), "mcwes.cscm_attention: expected scale to be finite, got ", scale);
 }
 
-int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+int64_t round_up(int64_t n, int64_t m) {
+  return (n + m - 1) / m * m;
+}
 
 // Cache-line-aligned storage for the packed operands (every strip and panel row starts on a line).
 template <typename T>
@@ -66,9 +68,13 @@ struct Aligned64 {
   T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
   void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
   template <typename U>
-  bool operator==(const Aligned64<U>&) const { return true; }
+  bool operator==(const Aligned64<U>&) const {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const Aligned64<U>&) const { return false; }
+  bool operator!=(const Aligned64<U>&) const {
+    return false;
+  }
 };
 template <typename T>
 using AVec = std::vector<T, Aligned64<T>>;
@@ -220,11 +226,9 @@ template <typename T>
 void scores(int level, const Packed<T>& a, int64_t I, int64_t bi, int64_t bj, const Packed<T>& b, int64_t J, T* C) {
   const int64_t D = a.D;
   if (a.micro)
-    cpu_gemm::gemm<T>(level, cpu_gemm::kAPanels, bi, bj, D, a.apanel(I), D, b.bpanel(J), cpu_gemm::kNS,
-                      cpu_gemm::kNS * D, C, kBS, false);
-  else
-    cpu_gemm::gemm<T>(level, cpu_gemm::kAKMajor, bi, bj, D, a.panel(I), kBS, b.panel(J), kBS, cpu_gemm::kNS, C, kBS,
+    cpu_gemm::gemm<T>(level, cpu_gemm::kAPanels, bi, bj, D, a.apanel(I), D, b.bpanel(J), cpu_gemm::kNS, cpu_gemm::kNS * D, C, kBS,
                       false);
+  else cpu_gemm::gemm<T>(level, cpu_gemm::kAKMajor, bi, bj, D, a.panel(I), kBS, b.panel(J), kBS, cpu_gemm::kNS, C, kBS, false);
 }
 
 // C[rows×D] (leading dimension D) += Pt · rows J of p, where Pt(r, k) (rows × keys) sits at
@@ -264,9 +268,8 @@ struct FwdState {
 constexpr double kLazy = 8.0;
 template <typename T>
 inline T lazy_max(T m_old, T tile_max) {
-  return m_old == -std::numeric_limits<T>::infinity() || tile_max > m_old + static_cast<T>(kLazy)
-             ? std::max(m_old, tile_max)
-             : m_old;
+  return m_old == -std::numeric_limits<T>::infinity() || tile_max > m_old + static_cast<T>(kLazy) ? std::max(m_old, tile_max)
+                                                                                                  : m_old;
 }
 
 template <typename T>
@@ -290,8 +293,7 @@ void softmax_rows_portable(const T* X, int64_t n, int64_t keys, T scale, T* m, T
 }
 
 template <typename T>
-void softmax_cols_portable(const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P, T* mcol,
-                           T* sum) {
+void softmax_cols_portable(const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P, T* mcol, T* sum) {
   for (int64_t j = 0; j < n; ++j) mcol[j] = -std::numeric_limits<T>::infinity();
   for (int64_t i = 0; i < keys; ++i)
     for (int64_t j = 0; j < n; ++j) mcol[j] = std::max(mcol[j], scale * X[i * kBS + j]);
@@ -402,8 +404,8 @@ MCWES_ALWAYS_INLINE float hsum(vf<W> v) {
 // softmax_rows_portable with W-wide vectors along the keys (kBS is a multiple of W; the lanes past
 // `keys` read X's spare columns and are masked out).
 template <int W>
-MCWES_ALWAYS_INLINE void softmax_rows(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
-                                      float* alpha, float* P) {
+MCWES_ALWAYS_INLINE void softmax_rows(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l, float* alpha,
+                                      float* P) {
   const float ninf = -std::numeric_limits<float>::infinity();
   const vi<W> lane = lanes<W>();
   for (int64_t i = 0; i < n; ++i) {
@@ -431,8 +433,8 @@ MCWES_ALWAYS_INLINE void softmax_rows(const float* X, int64_t n, int64_t keys, f
 // softmax_cols_portable with W-wide vectors along the rows of X (lanes past n compute on X's spare
 // columns; their results are never read).
 template <int W>
-MCWES_ALWAYS_INLINE void softmax_cols(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
-                                      float* alpha, float* P, float* mcol, float* sum) {
+MCWES_ALWAYS_INLINE void softmax_cols(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l, float* alpha,
+                                      float* P, float* mcol, float* sum) {
   const float ninf = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < kBS; j += W) store<W>(mcol + j, splat<W>(ninf));
   for (int64_t i = 0; i < keys; ++i)
@@ -463,9 +465,9 @@ MCWES_ALWAYS_INLINE void softmax_cols(const float* X, int64_t n, int64_t keys, f
 // past bj compute on spare columns; their results are never read). Row data of block I: mi, li, di
 // (row max, log sum, Dv); of block J: mj, lj, dj, readable up to kBS.
 template <int W>
-MCWES_ALWAYS_INLINE void grad_tile(const float* S, const float* A, const float* X, int64_t bi, int64_t bj,
-                                   float scale, const float* mi, const float* li, const float* di, const float* mj,
-                                   const float* lj, const float* dj, float* E, float* PT, float* P) {
+MCWES_ALWAYS_INLINE void grad_tile(const float* S, const float* A, const float* X, int64_t bi, int64_t bj, float scale,
+                                   const float* mi, const float* li, const float* di, const float* mj, const float* lj,
+                                   const float* dj, float* E, float* PT, float* P) {
   for (int64_t i = 0; i < bi; ++i) {
     const int64_t o = i * kBS;
     for (int64_t j = 0; j < bj; j += W) {
@@ -481,32 +483,31 @@ MCWES_ALWAYS_INLINE void grad_tile(const float* S, const float* A, const float* 
 }
 }  // namespace vec
 
-MCWES_TARGET_AVX2 void grad_tile_avx2(const float* S, const float* A, const float* X, int64_t bi, int64_t bj,
-                                      float scale, const float* mi, const float* li, const float* di, const float* mj,
-                                      const float* lj, const float* dj, float* E, float* PT, float* P) {
+MCWES_TARGET_AVX2 void grad_tile_avx2(const float* S, const float* A, const float* X, int64_t bi, int64_t bj, float scale,
+                                      const float* mi, const float* li, const float* di, const float* mj, const float* lj,
+                                      const float* dj, float* E, float* PT, float* P) {
   vec::grad_tile<8>(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
 }
-MCWES_TARGET_AVX512 void grad_tile_avx512(const float* S, const float* A, const float* X, int64_t bi, int64_t bj,
-                                          float scale, const float* mi, const float* li, const float* di,
-                                          const float* mj, const float* lj, const float* dj, float* E, float* PT,
-                                          float* P) {
+MCWES_TARGET_AVX512 void grad_tile_avx512(const float* S, const float* A, const float* X, int64_t bi, int64_t bj, float scale,
+                                          const float* mi, const float* li, const float* di, const float* mj, const float* lj,
+                                          const float* dj, float* E, float* PT, float* P) {
   vec::grad_tile<16>(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
 }
 
-MCWES_TARGET_AVX2 void softmax_rows_avx2(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
-                                         float* alpha, float* P) {
+MCWES_TARGET_AVX2 void softmax_rows_avx2(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l, float* alpha,
+                                         float* P) {
   vec::softmax_rows<8>(X, n, keys, scale, m, l, alpha, P);
 }
-MCWES_TARGET_AVX2 void softmax_cols_avx2(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
-                                         float* alpha, float* P, float* mcol, float* sum) {
+MCWES_TARGET_AVX2 void softmax_cols_avx2(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l, float* alpha,
+                                         float* P, float* mcol, float* sum) {
   vec::softmax_cols<8>(X, n, keys, scale, m, l, alpha, P, mcol, sum);
 }
-MCWES_TARGET_AVX512 void softmax_rows_avx512(const float* X, int64_t n, int64_t keys, float scale, float* m,
-                                             float* l, float* alpha, float* P) {
+MCWES_TARGET_AVX512 void softmax_rows_avx512(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                             float* alpha, float* P) {
   vec::softmax_rows<16>(X, n, keys, scale, m, l, alpha, P);
 }
-MCWES_TARGET_AVX512 void softmax_cols_avx512(const float* X, int64_t n, int64_t keys, float scale, float* m,
-                                             float* l, float* alpha, float* P, float* mcol, float* sum) {
+MCWES_TARGET_AVX512 void softmax_cols_avx512(const float* X, int64_t n, int64_t keys, float scale, float* m, float* l,
+                                             float* alpha, float* P, float* mcol, float* sum) {
   vec::softmax_cols<16>(X, n, keys, scale, m, l, alpha, P, mcol, sum);
 }
 #endif
@@ -523,8 +524,7 @@ void softmax_rows(int level, const T* X, int64_t n, int64_t keys, T scale, T* m,
 }
 
 template <typename T>
-void softmax_cols(int level, const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P, T* mcol,
-                  T* sum) {
+void softmax_cols(int level, const T* X, int64_t n, int64_t keys, T scale, T* m, T* l, T* alpha, T* P, T* mcol, T* sum) {
 #if defined(MCWES_GEMM_X86)
   if constexpr (std::is_same_v<T, float>) {
     if (level >= 2) return softmax_cols_avx512(X, n, keys, scale, m, l, alpha, P, mcol, sum);
@@ -538,8 +538,8 @@ void softmax_cols(int level, const T* X, int64_t n, int64_t keys, T scale, T* m,
 // and the rows' saved (max, log sum) and Dv, E[i][j] = s (dS_ij + dS_ji), PT[i][j] = P_ji,
 // P[i][j] = P_ij (all at [i·kBS + j]).
 template <typename T>
-void grad_tile(int level, const T* S, const T* A, const T* X, int64_t bi, int64_t bj, T scale, const T* mi,
-               const T* li, const T* di, const T* mj, const T* lj, const T* dj, T* E, T* PT, T* P) {
+void grad_tile(int level, const T* S, const T* A, const T* X, int64_t bi, int64_t bj, T scale, const T* mi, const T* li,
+               const T* di, const T* mj, const T* lj, const T* dj, T* E, T* PT, T* P) {
 #if defined(MCWES_GEMM_X86)
   if constexpr (std::is_same_v<T, float>) {
     if (level >= 2) return grad_tile_avx512(S, A, X, bi, bj, scale, mi, li, di, mj, lj, dj, E, PT, P);
@@ -549,8 +549,7 @@ void grad_tile(int level, const T* S, const T* A, const T* X, int64_t bi, int64_
   for (int64_t i = 0; i < bi; ++i)
     for (int64_t j = 0; j < bj; ++j) {
       const int64_t o = i * kBS + j;
-      E[o] = cscm_attention::grad_entry(scale * S[o], A[o], X[o], mi[i], li[i], di[i], mj[j], lj[j], dj[j], scale,
-                                        &P[o], &PT[o]);
+      E[o] = cscm_attention::grad_entry(scale * S[o], A[o], X[o], mi[i], li[i], di[i], mj[j], lj[j], dj[j], scale, &P[o], &PT[o]);
     }
 }
 
@@ -574,16 +573,16 @@ void fwd_pair(int level, const Packed<T>& pk, T scale, int64_t I, int64_t J, Fwd
   apply(level, true, st.p.data(), bi, bj, pk, J, st.num.data() + i0 * D);
   if (I == J) return;
   // Rows of block J over the keys of block I, from the same tile: PT[i][j], k-major A.
-  softmax_cols(level, S, bj, bi, scale, st.m.data() + j0, st.l.data() + j0, st.alpha.data(), st.pt.data(),
-               st.mcol.data(), st.sum.data());
+  softmax_cols(level, S, bj, bi, scale, st.m.data() + j0, st.l.data() + j0, st.alpha.data(), st.pt.data(), st.mcol.data(),
+               st.sum.data());
   rescale(st.num.data() + j0 * D, bj, D, st.alpha.data());
   apply(level, false, st.pt.data(), bj, bi, pk, I, st.num.data() + j0 * D);
 }
 
 // Merges the threads' states of row i into out[b, i, :] and lse[b, i].
 template <typename T>
-void fwd_merge_row(const std::vector<FwdState<T>>& states, int team, int64_t b, int64_t i, int64_t D,
-                   const Strided3<T>& out, const Strided3<T>& lse) {
+void fwd_merge_row(const std::vector<FwdState<T>>& states, int team, int64_t b, int64_t i, int64_t D, const Strided3<T>& out,
+                   const Strided3<T>& lse) {
   T m = states[0].m[static_cast<size_t>(i)];
   for (int t = 1; t < team; ++t) m = std::max(m, states[static_cast<size_t>(t)].m[static_cast<size_t>(i)]);
   T l = T(0);
@@ -670,8 +669,8 @@ struct RowData {
 };
 
 template <typename T>
-void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const RowData<T>& rows, T scale, int64_t I,
-              int64_t J, BwdState<T>& st) {
+void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const RowData<T>& rows, T scale, int64_t I, int64_t J,
+              BwdState<T>& st) {
   const int64_t D = pq.D, i0 = I * kBS, j0 = J * kBS;
   const int64_t bi = std::min(kBS, pq.L - i0), bj = std::min(kBS, pq.L - j0);
   T *S = st.s.data(), *dP = st.dp.data(), *X = st.x.data();
@@ -688,8 +687,8 @@ void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const RowDat
   // Every entry (i, j) sits at [i·kBS + j]: row-major A for the rows i of block I (keys j), k-major A
   // for the rows j of block J (keys i).
   T *E = st.e.data(), *PT = st.pt.data(), *P = st.p.data();
-  grad_tile(level, S, dP, X, bi, bj, scale, rows.m.data() + i0, rows.ll.data() + i0, rows.dv.data() + i0,
-            rows.m.data() + j0, rows.ll.data() + j0, rows.dv.data() + j0, E, PT, P);
+  grad_tile(level, S, dP, X, bi, bj, scale, rows.m.data() + i0, rows.ll.data() + i0, rows.dv.data() + i0, rows.m.data() + j0,
+            rows.ll.data() + j0, rows.dv.data() + j0, E, PT, P);
   T* dqi = st.dq.data() + i0 * D;
   apply(level, true, E, bi, bj, pq, J, dqi);
   apply(level, true, PT, bi, bj, pdo, J, dqi);
@@ -700,8 +699,8 @@ void bwd_pair(int level, const Packed<T>& pq, const Packed<T>& pdo, const RowDat
 }
 
 template <typename T>
-void bwd_impl(const View& grad_out, const View& q, const View& out, const View& lse_v, const View& lengths,
-              double scale_d, const View& grad_q, int nt) {
+void bwd_impl(const View& grad_out, const View& q, const View& out, const View& lse_v, const View& lengths, double scale_d,
+              const View& grad_q, int nt) {
   const int64_t B = q.size(0), T_ = q.size(1), D = q.size(2);
   const auto qs = q.s3<const T>();
   const auto gs = grad_out.s3<const T>();
@@ -765,8 +764,7 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
 
 }  // namespace
 
-void cscm_attention_fwd_cpu(const View& q, const View& lengths, double scale, const View& out, const View& lse,
-                            int num_threads) {
+void cscm_attention_fwd_cpu(const View& q, const View& lengths, double scale, const View& out, const View& lse, int num_threads) {
   cscm_attention_check(q, lengths, out, lse);
   MCWES_CHECK(q.device == -1, "mcwes.cscm_attention: expected CPU tensors for the CPU kernel, got device ", q.device);
   check_values(q, lengths, scale);
@@ -777,8 +775,8 @@ void cscm_attention_fwd_cpu(const View& q, const View& lengths, double scale, co
   });
 }
 
-void cscm_attention_bwd_check(const View& grad_out, const View& q, const View& out, const View& lse,
-                              const View& lengths, const View& grad_q) {
+void cscm_attention_bwd_check(const View& grad_out, const View& q, const View& out, const View& lse, const View& lengths,
+                              const View& grad_q) {
   cscm_attention_check(q, lengths, out, lse);
   const char* op = "cscm_attention";
   check_view(grad_out, op, "grad_out", 3, q.dtype);
@@ -789,8 +787,8 @@ void cscm_attention_bwd_check(const View& grad_out, const View& q, const View& o
   }
 }
 
-void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out, const View& lse,
-                            const View& lengths, double scale, const View& grad_q, int num_threads) {
+void cscm_attention_bwd_cpu(const View& grad_out, const View& q, const View& out, const View& lse, const View& lengths,
+                            double scale, const View& grad_q, int num_threads) {
   cscm_attention_bwd_check(grad_out, q, out, lse, lengths, grad_q);
   MCWES_CHECK(q.device == -1, "mcwes.cscm_attention: expected CPU tensors for the CPU kernel, got device ", q.device);
   check_values(q, lengths, scale);

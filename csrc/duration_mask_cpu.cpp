@@ -9,8 +9,7 @@
 
 namespace mcwes {
 
-void duration_mask_check(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
-                         double omega_u) {
+void duration_mask_check(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l, double omega_u) {
   const char* op = "duration_mask";
   check_float_view(a, op, "a", 2);
   check_view(lengths, op, "lengths", 1, DType::i64);
@@ -50,8 +49,8 @@ void fwd_impl(const View& a, const View& lengths, const View& out, int64_t eta, 
 
 }  // namespace
 
-void duration_mask_fwd_cpu(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
-                           double omega_u, int num_threads) {
+void duration_mask_fwd_cpu(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l, double omega_u,
+                           int num_threads) {
   duration_mask_check(a, lengths, out, eta, omega_l, omega_u);
   MCWES_CHECK(a.device == -1, "mcwes.duration_mask: expected CPU tensors for the CPU kernel, got device ", a.device);
   check_lengths_host(lengths, a.size(1), "duration_mask");

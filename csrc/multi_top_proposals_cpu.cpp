@@ -9,8 +9,8 @@
 
 namespace mcwes {
 
-void multi_top_proposals_check(const View& a, const View& lengths, const std::vector<int64_t>& m_values,
-                               const View& batch_idx, const View& start, const View& end) {
+void multi_top_proposals_check(const View& a, const View& lengths, const std::vector<int64_t>& m_values, const View& batch_idx,
+                               const View& start, const View& end) {
   const char* op = "multi_top_proposals";
   check_float_view(a, op, "a", 2);
   check_view(lengths, op, "lengths", 1, DType::i64);
@@ -45,8 +45,7 @@ void runs_impl(const View& a, const View& lengths, const std::vector<int64_t>& m
 int64_t multi_top_proposals_fwd_cpu(const View& a, const View& lengths, const std::vector<int64_t>& m_values,
                                     const View& batch_idx, const View& start, const View& end, int num_threads) {
   multi_top_proposals_check(a, lengths, m_values, batch_idx, start, end);
-  MCWES_CHECK(a.device == -1, "mcwes.multi_top_proposals: expected CPU tensors for the CPU kernel, got device ",
-              a.device);
+  MCWES_CHECK(a.device == -1, "mcwes.multi_top_proposals: expected CPU tensors for the CPU kernel, got device ", a.device);
   check_lengths_host(lengths, a.size(1), "multi_top_proposals");
   const int64_t B = a.size(0);
   std::vector<std::vector<spot_host::Run>> runs(static_cast<size_t>(B));

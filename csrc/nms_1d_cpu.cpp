@@ -28,8 +28,8 @@ void nms_1d_check(const View& batch_idx, const View& start, const View& end, con
 namespace {
 
 template <typename T>
-int64_t fwd_impl(const View& batch_idx, const View& start, const View& end, const View& scores, const View& keep,
-                 double thr, int nt) {
+int64_t fwd_impl(const View& batch_idx, const View& start, const View& end, const View& scores, const View& keep, double thr,
+                 int nt) {
   const int64_t P = batch_idx.size(0);
   const auto bi = batch_idx.s1<const int64_t>(), st = start.s1<const int64_t>(), en = end.s1<const int64_t>();
   const auto sc = scores.s1<const T>();
@@ -54,8 +54,7 @@ int64_t fwd_impl(const View& batch_idx, const View& start, const View& end, cons
   std::vector<int64_t> all;
   for (const auto& k : kept) all.insert(all.end(), k.begin(), k.end());
   std::sort(all.begin(), all.end(), [&](int64_t x, int64_t y) {
-    return nms_1d::before<double>(static_cast<double>(sc(x)), st(x), en(x), x, static_cast<double>(sc(y)), st(y),
-                                  en(y), y);
+    return nms_1d::before<double>(static_cast<double>(sc(x)), st(x), en(x), x, static_cast<double>(sc(y)), st(y), en(y), y);
   });
   const auto ks = keep.s1<int64_t>();
   for (size_t i = 0; i < all.size(); ++i) ks(static_cast<int64_t>(i)) = all[i];
@@ -64,11 +63,10 @@ int64_t fwd_impl(const View& batch_idx, const View& start, const View& end, cons
 
 }  // namespace
 
-int64_t nms_1d_fwd_cpu(const View& batch_idx, const View& start, const View& end, const View& scores,
-                       const View& keep, double iou_threshold, int num_threads) {
+int64_t nms_1d_fwd_cpu(const View& batch_idx, const View& start, const View& end, const View& scores, const View& keep,
+                       double iou_threshold, int num_threads) {
   nms_1d_check(batch_idx, start, end, scores, keep, iou_threshold);
-  MCWES_CHECK(batch_idx.device == -1, "mcwes.nms_1d: expected CPU tensors for the CPU kernel, got device ",
-              batch_idx.device);
+  MCWES_CHECK(batch_idx.device == -1, "mcwes.nms_1d: expected CPU tensors for the CPU kernel, got device ", batch_idx.device);
   check_proposals_host(batch_idx, start, end, "nms_1d");
   if (batch_idx.size(0) == 0) return 0;
   int64_t n = 0;

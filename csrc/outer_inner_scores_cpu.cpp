@@ -9,9 +9,8 @@
 
 namespace mcwes {
 
-void outer_inner_scores_check(const View& x, const View& lengths, const View& batch_idx, const View& start,
-                              const View& end, const View& video_scores, const View& out, double psi,
-                              double varsigma) {
+void outer_inner_scores_check(const View& x, const View& lengths, const View& batch_idx, const View& start, const View& end,
+                              const View& video_scores, const View& out, double psi, double varsigma) {
   const char* op = "outer_inner_scores";
   check_float_view(x, op, "x", 3);
   const int64_t B = x.size(0), C = x.size(2);
@@ -24,8 +23,7 @@ void outer_inner_scores_check(const View& x, const View& lengths, const View& ba
   check_view(out, op, "out", 2, x.dtype);
   check_size(out, op, "out", 0, P);
   check_size(out, op, "out", 1, C);
-  for (const View* v : {&lengths, &batch_idx, &start, &end, &video_scores, &out})
-    check_same_device(x, *v, op, "every tensor");
+  for (const View* v : {&lengths, &batch_idx, &start, &end, &video_scores, &out}) check_same_device(x, *v, op, "every tensor");
   MCWES_CHECK(std::isfinite(psi) && psi >= 0, "mcwes.outer_inner_scores: expected psi to be finite and >= 0, got ", psi);
   MCWES_CHECK(std::isfinite(varsigma), "mcwes.outer_inner_scores: expected varsigma to be finite, got ", varsigma);
 }
@@ -58,12 +56,10 @@ void fwd_impl(const View& x, const View& lengths, const View& batch_idx, const V
 
 }  // namespace
 
-void outer_inner_scores_fwd_cpu(const View& x, const View& lengths, const View& batch_idx, const View& start,
-                                const View& end, const View& video_scores, const View& out, double psi,
-                                double varsigma, int num_threads) {
+void outer_inner_scores_fwd_cpu(const View& x, const View& lengths, const View& batch_idx, const View& start, const View& end,
+                                const View& video_scores, const View& out, double psi, double varsigma, int num_threads) {
   outer_inner_scores_check(x, lengths, batch_idx, start, end, video_scores, out, psi, varsigma);
-  MCWES_CHECK(x.device == -1, "mcwes.outer_inner_scores: expected CPU tensors for the CPU kernel, got device ",
-              x.device);
+  MCWES_CHECK(x.device == -1, "mcwes.outer_inner_scores: expected CPU tensors for the CPU kernel, got device ", x.device);
   check_lengths_host(lengths, x.size(1), "outer_inner_scores");
   check_intervals_host(lengths, batch_idx, start, end, "outer_inner_scores");
   if (out.numel() == 0) return;

@@ -27,8 +27,7 @@ struct Scratch {
 // The distinct k(L, m) > 0 in ascending order (multi_top_proposals::distinct_ks, shared with CUDA).
 inline void distinct_ks(int64_t length, const std::vector<int64_t>& m_values, std::vector<int64_t>& ks) {
   ks.resize(m_values.size());
-  const int64_t n = multi_top_proposals::distinct_ks(length, m_values.data(), static_cast<int64_t>(m_values.size()),
-                                                     ks.data());
+  const int64_t n = multi_top_proposals::distinct_ks(length, m_values.data(), static_cast<int64_t>(m_values.size()), ks.data());
   ks.resize(static_cast<size_t>(n));
 }
 
@@ -57,8 +56,7 @@ void video_runs(const A& a, int64_t length, const std::vector<int64_t>& m_values
   const int64_t nk = static_cast<int64_t>(sc.ks.size());
   for (int64_t s = 0; s < length; ++s) {
     if (rank[s] >= kmax) continue;
-    multi_top_proposals::runs_from(rank, s, length, sc.ks.data(), nk,
-                                   [&](int64_t st, int64_t en) { runs.push_back({st, en}); });
+    multi_top_proposals::runs_from(rank, s, length, sc.ks.data(), nk, [&](int64_t st, int64_t en) { runs.push_back({st, en}); });
   }
 }
 
@@ -131,8 +129,7 @@ class ColumnPrefix {
 };
 
 // φ of candidate [s, e] in a video of length L for one class column (eqs. 23–25, docs/method.md §4.3).
-inline double phi(const ColumnPrefix& col, int64_t s, int64_t e, int64_t length, double psi, double p,
-                  double varsigma) {
+inline double phi(const ColumnPrefix& col, int64_t s, int64_t e, int64_t length, double psi, double p, double varsigma) {
   const int64_t r = outer_inner_scores::margin(e - s + 1, psi, length);
   const auto o = outer_inner_scores::outer_region(s, e, r, length);
   const Window inner = col.range(s, e);

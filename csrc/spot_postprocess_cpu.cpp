@@ -56,8 +56,8 @@ struct VideoScratch {
 
 template <typename T>
 void video(const View& attention, const View& cas, const View& video_scores, int64_t b, int64_t L,
-           const std::vector<int64_t>& m_values, double psi, double varsigma, double nms_threshold,
-           double score_threshold, VideoScratch& s, std::vector<Kept>& out) {
+           const std::vector<int64_t>& m_values, double psi, double varsigma, double nms_threshold, double score_threshold,
+           VideoScratch& s, std::vector<Kept>& out) {
   out.clear();
   const auto as = attention.s2<const T>();
   const auto xs = cas.s3<const T>();
@@ -70,8 +70,8 @@ void video(const View& attention, const View& cas, const View& video_scores, int
   s.cands.clear();
   for (const auto& r : s.runs)
     for (int64_t c = 0; c < C; ++c) {
-      const double phi = spot_host::phi(s.prefix[static_cast<size_t>(c)], r.start, r.end, L, psi,
-                                        static_cast<double>(ps(b, c)), varsigma);
+      const double phi =
+          spot_host::phi(s.prefix[static_cast<size_t>(c)], r.start, r.end, L, psi, static_cast<double>(ps(b, c)), varsigma);
       s.cands.push_back({phi, r.start, r.end, c, 0});
     }
   s.pos.clear();
@@ -84,12 +84,11 @@ void video(const View& attention, const View& cas, const View& video_scores, int
 
 }  // namespace
 
-int64_t spot_postprocess_fwd_cpu(const View& attention, const View& cas, const View& video_scores,
-                                 const View& lengths, const std::vector<int64_t>& m_values, double psi,
-                                 double varsigma, double nms_threshold, double score_threshold,
-                                 const View& out_ints, const View& out_score, int num_threads) {
-  spot_postprocess_check(attention, cas, video_scores, lengths, m_values, psi, varsigma, nms_threshold,
-                         score_threshold, out_ints, out_score);
+int64_t spot_postprocess_fwd_cpu(const View& attention, const View& cas, const View& video_scores, const View& lengths,
+                                 const std::vector<int64_t>& m_values, double psi, double varsigma, double nms_threshold,
+                                 double score_threshold, const View& out_ints, const View& out_score, int num_threads) {
+  spot_postprocess_check(attention, cas, video_scores, lengths, m_values, psi, varsigma, nms_threshold, score_threshold, out_ints,
+                         out_score);
   MCWES_CHECK(attention.device == -1, "mcwes.spot_postprocess: expected CPU tensors for the CPU kernel, got device ",
               attention.device);
   check_lengths_host(lengths, attention.size(1), "spot_postprocess");

@@ -14,8 +14,8 @@ void topk_pool_check(const View& x, const View& k, const View& lengths, const Vi
   const char* op = "topk_pool";
   check_float_view(x, op, "x", 3);
   const int64_t B = x.size(0), C = x.size(2);
-  MCWES_CHECK(k.ndim() == 1 || k.ndim() == 2, "mcwes.topk_pool: expected k to have shape [C] or [B, C], got ",
-              k.ndim(), " dimensions");
+  MCWES_CHECK(k.ndim() == 1 || k.ndim() == 2, "mcwes.topk_pool: expected k to have shape [C] or [B, C], got ", k.ndim(),
+              " dimensions");
   MCWES_CHECK(k.dtype == DType::i64, "mcwes.topk_pool: expected k to have dtype int64, got ", dtype_name(k.dtype));
   if (k.ndim() == 1) {
     check_size(k, op, "k", 0, C);
@@ -50,7 +50,6 @@ void check_values(const View& x, const View& k, const View& lengths) {
     }
 }
 
-
 template <typename T>
 struct Entry {
   T v;
@@ -60,8 +59,7 @@ struct Entry {
 // General path (a NaN among the valid steps): partial selection on (value, index) pairs with the
 // full order of topk_pool::before. Returns the sum of the selected values and marks them.
 template <typename T>
-double select_general(const Strided3<const T> xs, const Strided3<T> w, int64_t b, int64_t c, int64_t L,
-                      int64_t ke) {
+double select_general(const Strided3<const T> xs, const Strided3<T> w, int64_t b, int64_t c, int64_t L, int64_t ke) {
   thread_local std::vector<Entry<T>> buf;
   buf.resize(static_cast<size_t>(L));
   for (int64_t t = 0; t < L; ++t) buf[static_cast<size_t>(t)] = {xs(b, t, c), t};
@@ -222,8 +220,7 @@ void fwd_impl(const View& x, const View& k, const View& lengths, const View& out
 
 }  // namespace
 
-void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const View& out, const View& weights,
-                       int num_threads) {
+void topk_pool_fwd_cpu(const View& x, const View& k, const View& lengths, const View& out, const View& weights, int num_threads) {
   topk_pool_check(x, k, lengths, out, weights);
   MCWES_CHECK(x.device == -1, "mcwes.topk_pool: expected CPU tensors for the CPU kernel, got device ", x.device);
   check_values(x, k, lengths);

@@ -105,16 +105,16 @@ inline int64_t median_scratch(int w) {
 struct Scratch {
   std::vector<float> mem;
   std::vector<double> row_err[2];
-  float *I0 = nullptr, *I1 = nullptr;            // pyramids
-  float* Q = nullptr;                            // current level, interleaved: (I1, I1x, I1y, 0) per pixel
-  float *wx = nullptr, *wy = nullptr;            // warped gradient
-  float* rhoc = nullptr;                         // rho_c: the constant part of the linearised data term
-  float* u[2][3] = {};                           // flow (u1, u2, u3), double-buffered in a team
-  float* median_tmp = nullptr;                   // one thread: the median's output (2 arrays)
-  float* p[2][6] = {};                           // dual variables p11, p12, p21, p22, p31, p32
-  float* zero_row = nullptr;                     // w zeros: p "above" the first row
-  float* halo = nullptr;                         // per team member: 3 rows of the next band's new u
-  float* med = nullptr;                          // per team member: median filter rows
+  float *I0 = nullptr, *I1 = nullptr;  // pyramids
+  float* Q = nullptr;                  // current level, interleaved: (I1, I1x, I1y, 0) per pixel
+  float *wx = nullptr, *wy = nullptr;  // warped gradient
+  float* rhoc = nullptr;               // rho_c: the constant part of the linearised data term
+  float* u[2][3] = {};                 // flow (u1, u2, u3), double-buffered in a team
+  float* median_tmp = nullptr;         // one thread: the median's output (2 arrays)
+  float* p[2][6] = {};                 // dual variables p11, p12, p21, p22, p31, p32
+  float* zero_row = nullptr;           // w zeros: p "above" the first row
+  float* halo = nullptr;               // per team member: 3 rows of the next band's new u
+  float* med = nullptr;                // per team member: median filter rows
 
   void allocate(int h, int w, int64_t pyramid_area, int comps, int team, bool median) {
     const int64_t a = static_cast<int64_t>(h) * w;
@@ -124,10 +124,17 @@ struct Scratch {
                           (team > 1 || !median ? 0 : 2 * a);
     mem.assign(static_cast<size_t>(total), 0.0f);
     float* q = mem.data();
-    auto take = [&](int64_t n) { float* r = q; q += n; return r; };
+    auto take = [&](int64_t n) {
+      float* r = q;
+      q += n;
+      return r;
+    };
     I0 = take(pyramid_area);
     I1 = take(pyramid_area);
-    Q = take(4 * a); wx = take(a); wy = take(a); rhoc = take(a);
+    Q = take(4 * a);
+    wx = take(a);
+    wy = take(a);
+    rhoc = take(a);
     for (int b = 0; b < bufs; ++b)
       for (int c = 0; c < comps; ++c) u[b][c] = take(a);
     for (int b = 0; b < bufs; ++b)
@@ -265,7 +272,7 @@ MCWES_TVL1_INLINE void median_row_k(const float* const* rows, int w, float* dst)
     for (int i = 0; i < nx; ++i) dst[x0 + i] = o[i];
   }
 }
-#else   // compilers without vector extensions: selection per pixel
+#else  // compilers without vector extensions: selection per pixel
 template <int K, int B>
 MCWES_TVL1_INLINE void median_row_k(const float* const* rows, int w, float* dst) {
   float v[K * K];
@@ -308,16 +315,16 @@ void median_row(const Kern& kern, const float* src, int h, int w, int y, int k, 
 
 struct RowIn {  // what the new u of one row reads
   const float *u1, *u2, *u3;
-  const float *p11, *p12, *p21, *p22, *p31, *p32;   // row y
-  const float *p12a, *p22a, *p32a;                  // row y − 1 (zeros above the first row)
+  const float *p11, *p12, *p21, *p22, *p31, *p32;  // row y
+  const float *p12a, *p22a, *p32a;                 // row y − 1 (zeros above the first row)
   const float *wx, *wy, *rhoc;
 };
 
 // New u of one row (v = u + TH(u), then + theta·div p); returns Σ|Δu|² of the row.
 // n1..n3 may be the rows of in.u1..in.u3 themselves (in-place update): element x is read before it
 // is written, and no other element of u is read.
-MCWES_TVL1_INLINE float u_row_body(const RowIn in, int w, bool use_gamma, float l_t, float theta, float gamma, float* n1, float* n2,
-            float* n3) {
+MCWES_TVL1_INLINE float u_row_body(const RowIn in, int w, bool use_gamma, float l_t, float theta, float gamma, float* n1,
+                                   float* n2, float* n3) {
   float err = 0.0f;
   {  // x = 0: p11, p21 are 0 left of the image
     const float rho = in.rhoc[0] + in.wx[0] * in.u1[0] + in.wy[0] * in.u2[0] + (use_gamma ? gamma * in.u3[0] : 0.0f);
@@ -381,7 +388,7 @@ MCWES_TVL1_INLINE float u_row_body(const RowIn in, int w, bool use_gamma, float 
 // New p (pa = x component, pb = y component) of one row from the new u of this row (u) and the next
 // (un; the row itself on the last row, which makes the y difference 0). na, nb may be pa, pb (in place).
 MCWES_TVL1_INLINE void p_row_body(const float* u, const float* un, const float* pa, const float* pb, int w, float taut, float* na,
-           float* nb) {
+                                  float* nb) {
 #if defined(MCWES_OPENMP)
 #pragma omp simd
 #endif
@@ -407,9 +414,16 @@ typedef float Quad __attribute__((vector_size(4 * sizeof(float))));
 struct Quad {
   float v[4];
   float operator[](int i) const { return v[i]; }
-  Quad& operator+=(const Quad& o) { for (int i = 0; i < 4; ++i) v[i] += o.v[i]; return *this; }
+  Quad& operator+=(const Quad& o) {
+    for (int i = 0; i < 4; ++i) v[i] += o.v[i];
+    return *this;
+  }
   friend Quad operator+(Quad a, const Quad& b) { return a += b; }
-  friend Quad operator*(float s, const Quad& a) { Quad r; for (int i = 0; i < 4; ++i) r.v[i] = s * a.v[i]; return r; }
+  friend Quad operator*(float s, const Quad& a) {
+    Quad r;
+    for (int i = 0; i < 4; ++i) r.v[i] = s * a.v[i];
+    return r;
+  }
 };
 #endif
 
@@ -422,8 +436,8 @@ MCWES_TVL1_INLINE Quad load_quad(const float* p) {
 // Row y of one warp: I1 and its gradient sampled at (x + u1, y + u2) and the linearised data term.
 // Q holds the level interleaved, (I1, I1x, I1y, 0) per pixel, so each tap of the 4×4 window is one
 // 4-float load serving all three images. The arithmetic, and its order, is tvl1::sample_cubic3's.
-MCWES_TVL1_INLINE void warp_row_body(const float* Q, int h, int w, int y, const float* u1, const float* u2,
-                                     const float* i0, float* wx, float* wy, float* rhoc) {
+MCWES_TVL1_INLINE void warp_row_body(const float* Q, int h, int w, int y, const float* u1, const float* u2, const float* i0,
+                                     float* wx, float* wy, float* rhoc) {
   for (int x = 0; x < w; ++x) {
     const float mx = static_cast<float>(x) + u1[x], my = static_cast<float>(y) + u2[x];
     Quad sum = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -437,8 +451,7 @@ MCWES_TVL1_INLINE void warp_row_body(const float* Q, int h, int w, int y, const 
       if (ix >= 0 && ix + 3 < w && iy >= 0 && iy + 3 < h) {
         for (int j = 0; j < 4; ++j) {
           const float* r = Q + 4 * (static_cast<int64_t>(iy + j) * w + ix);
-          sum += cy[j] * (cx[0] * load_quad(r) + cx[1] * load_quad(r + 4) + cx[2] * load_quad(r + 8) +
-                          cx[3] * load_quad(r + 12));
+          sum += cy[j] * (cx[0] * load_quad(r) + cx[1] * load_quad(r + 4) + cx[2] * load_quad(r + 8) + cx[3] * load_quad(r + 12));
         }
       } else {  // taps outside the image count as 0
         for (int j = 0; j < 4; ++j) {
@@ -468,21 +481,21 @@ struct Kernels {
   void (*warp_row)(const float*, int, int, int, const float*, const float*, const float*, float*, float*, float*);
 };
 
-#define MCWES_TVL1_KERNELS(NAME, ATTR, B)                                                                     \
-  ATTR float u_row_##NAME(const RowIn in, int w, bool use_gamma, float l_t, float theta, float gamma, float* n1, \
-                          float* n2, float* n3) {                                                           \
-    return u_row_body(in, w, use_gamma, l_t, theta, gamma, n1, n2, n3);                                    \
-  }                                                                                                         \
-  ATTR void p_row_##NAME(const float* u, const float* un, const float* pa, const float* pb, int w, float taut, \
-                         float* na, float* nb) {                                                            \
-    p_row_body(u, un, pa, pb, w, taut, na, nb);                                                             \
-  }                                                                                                         \
-  ATTR void median_##NAME(const float* const* rows, int w, int k, float* dst) {                             \
-    median_rows_body<B>(rows, w, k, dst);                                                                     \
-  }                                                                                                         \
-  ATTR void warp_row_##NAME(const float* Q, int h, int w, int y, const float* u1, const float* u2,          \
-                            const float* i0, float* wx, float* wy, float* rhoc) {                           \
-    warp_row_body(Q, h, w, y, u1, u2, i0, wx, wy, rhoc);                                                    \
+#define MCWES_TVL1_KERNELS(NAME, ATTR, B)                                                                                      \
+  ATTR float u_row_##NAME(const RowIn in, int w, bool use_gamma, float l_t, float theta, float gamma, float* n1, float* n2,    \
+                          float* n3) {                                                                                         \
+    return u_row_body(in, w, use_gamma, l_t, theta, gamma, n1, n2, n3);                                                        \
+  }                                                                                                                            \
+  ATTR void p_row_##NAME(const float* u, const float* un, const float* pa, const float* pb, int w, float taut, float* na,      \
+                         float* nb) {                                                                                          \
+    p_row_body(u, un, pa, pb, w, taut, na, nb);                                                                                \
+  }                                                                                                                            \
+  ATTR void median_##NAME(const float* const* rows, int w, int k, float* dst) {                                                \
+    median_rows_body<B>(rows, w, k, dst);                                                                                      \
+  }                                                                                                                            \
+  ATTR void warp_row_##NAME(const float* Q, int h, int w, int y, const float* u1, const float* u2, const float* i0, float* wx, \
+                            float* wy, float* rhoc) {                                                                          \
+    warp_row_body(Q, h, w, y, u1, u2, i0, wx, wy, rhoc);                                                                       \
   }
 
 MCWES_TVL1_KERNELS(base, , 4)
@@ -526,8 +539,8 @@ class FlushDenormals {
 
 // ---- one pair ---------------------------------------------------------------------------------------
 
-void solve_pair(const Params& prm, const Kernels& kern, Scratch& S, const View& prev, const View& next, const View& out, int64_t n,
-                const Team& team) {
+void solve_pair(const Params& prm, const Kernels& kern, Scratch& S, const View& prev, const View& next, const View& out,
+                int64_t n, const Team& team) {
   FlushDenormals ftz;
   const int H = static_cast<int>(prev.size(1)), W = static_cast<int>(prev.size(2));
   const std::vector<Level> lv = pyramid_levels(H, W, prm);
@@ -616,8 +629,7 @@ void solve_pair(const Params& prm, const Kernels& kern, Scratch& S, const View& 
           }
         }
       }
-      if (team_mode)
-        cur ^= 1;
+      if (team_mode) cur ^= 1;
       else
         for (int comp = 0; comp < comps; ++comp) std::copy(up[comp], up[comp] + area, S.u[cur][comp]);
     }
@@ -660,7 +672,8 @@ void solve_pair(const Params& prm, const Kernels& kern, Scratch& S, const View& 
         } else if (k_med) {  // one thread: into median_tmp, then back
           for (int comp = 0; comp < 2; ++comp) {
             float* t = S.median_tmp + comp * area;
-            for (int y = 0; y < h; ++y) median_row(kern, S.u[cur][comp], h, w, y, k_med, med_pad, t + static_cast<int64_t>(y) * w);
+            for (int y = 0; y < h; ++y)
+              median_row(kern, S.u[cur][comp], h, w, y, k_med, med_pad, t + static_cast<int64_t>(y) * w);
             std::copy(t, t + area, S.u[cur][comp]);
           }
         }
@@ -673,13 +686,21 @@ void solve_pair(const Params& prm, const Kernels& kern, Scratch& S, const View& 
           auto row_in = [&](int y) {
             const int64_t o = static_cast<int64_t>(y) * w, oa = static_cast<int64_t>(y - 1) * w;
             RowIn in;
-            in.u1 = uo[0] + o; in.u2 = uo[1] + o; in.u3 = use_gamma ? uo[2] + o : nullptr;
-            in.p11 = po[0] + o; in.p12 = po[1] + o; in.p21 = po[2] + o; in.p22 = po[3] + o;
-            in.p31 = use_gamma ? po[4] + o : nullptr; in.p32 = use_gamma ? po[5] + o : nullptr;
+            in.u1 = uo[0] + o;
+            in.u2 = uo[1] + o;
+            in.u3 = use_gamma ? uo[2] + o : nullptr;
+            in.p11 = po[0] + o;
+            in.p12 = po[1] + o;
+            in.p21 = po[2] + o;
+            in.p22 = po[3] + o;
+            in.p31 = use_gamma ? po[4] + o : nullptr;
+            in.p32 = use_gamma ? po[5] + o : nullptr;
             in.p12a = y > 0 ? po[1] + oa : S.zero_row;
             in.p22a = y > 0 ? po[3] + oa : S.zero_row;
             in.p32a = use_gamma ? (y > 0 ? po[5] + oa : S.zero_row) : nullptr;
-            in.wx = S.wx + o; in.wy = S.wy + o; in.rhoc = S.rhoc + o;
+            in.wx = S.wx + o;
+            in.wy = S.wy + o;
+            in.rhoc = S.rhoc + o;
             return in;
           };
           auto new_u = [&](int y, float* d1, float* d2, float* d3) {
@@ -727,15 +748,16 @@ void solve_pair(const Params& prm, const Kernels& kern, Scratch& S, const View& 
   team.sync();  // the scratch is reused by the next pair
 }
 
-Params make_params(double tau, double lambda, double theta, int64_t nscales, int64_t warps, double epsilon,
-                   int64_t inner, int64_t outer, double scale_step, double gamma, int64_t median) {
+Params make_params(double tau, double lambda, double theta, int64_t nscales, int64_t warps, double epsilon, int64_t inner,
+                   int64_t outer, double scale_step, double gamma, int64_t median) {
   auto finite_pos = [](double v, const char* name) {
     MCWES_CHECK(std::isfinite(v) && v > 0.0, "mcwes.tvl1_flow: expected ", name, " to be a finite number > 0, got ", v);
   };
   finite_pos(tau, "tau");
   finite_pos(lambda, "lambda_");
   finite_pos(theta, "theta");
-  MCWES_CHECK(std::isfinite(epsilon) && epsilon >= 0.0, "mcwes.tvl1_flow: expected epsilon to be a finite number >= 0, got ", epsilon);
+  MCWES_CHECK(std::isfinite(epsilon) && epsilon >= 0.0, "mcwes.tvl1_flow: expected epsilon to be a finite number >= 0, got ",
+              epsilon);
   MCWES_CHECK(std::isfinite(gamma) && gamma >= 0.0, "mcwes.tvl1_flow: expected gamma to be a finite number >= 0, got ", gamma);
   MCWES_CHECK(std::isfinite(scale_step) && scale_step > 0.0 && scale_step < 1.0,
               "mcwes.tvl1_flow: expected scale_step to lie in (0, 1), got ", scale_step);
@@ -763,8 +785,8 @@ Params make_params(double tau, double lambda, double theta, int64_t nscales, int
 }  // namespace
 
 void tvl1_flow_check(const View& prev, const View& next, const View& out, double tau, double lambda, double theta,
-                     int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations,
-                     int64_t outer_iterations, double scale_step, double gamma, int64_t median_filtering) {
+                     int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations, int64_t outer_iterations,
+                     double scale_step, double gamma, int64_t median_filtering) {
   check_view(prev, kOp, "prev", 3, DType::f32);
   check_view(next, kOp, "next", 3, DType::f32);
   for (int d = 0; d < 3; ++d) check_size(next, kOp, "next", d, prev.size(d));
@@ -785,14 +807,13 @@ void tvl1_flow_check(const View& prev, const View& next, const View& out, double
 }
 
 void tvl1_flow_fwd_cpu(const View& prev, const View& next, const View& out, double tau, double lambda, double theta,
-                       int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations,
-                       int64_t outer_iterations, double scale_step, double gamma, int64_t median_filtering,
-                       int64_t row_split, int num_threads) {
-  tvl1_flow_check(prev, next, out, tau, lambda, theta, nscales, warps, epsilon, inner_iterations, outer_iterations,
-                  scale_step, gamma, median_filtering);
+                       int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations, int64_t outer_iterations,
+                       double scale_step, double gamma, int64_t median_filtering, int64_t row_split, int num_threads) {
+  tvl1_flow_check(prev, next, out, tau, lambda, theta, nscales, warps, epsilon, inner_iterations, outer_iterations, scale_step,
+                  gamma, median_filtering);
   MCWES_CHECK(prev.device == -1, "mcwes.tvl1_flow: expected CPU tensors for the CPU kernel, got device ", prev.device);
-  const Params prm = make_params(tau, lambda, theta, nscales, warps, epsilon, inner_iterations, outer_iterations,
-                                 scale_step, gamma, median_filtering);
+  const Params prm = make_params(tau, lambda, theta, nscales, warps, epsilon, inner_iterations, outer_iterations, scale_step,
+                                 gamma, median_filtering);
   const int64_t N = prev.size(0);
   if (N == 0) return;
   const Kernels kern = select_kernels(cpu_isa_level());

@@ -26,13 +26,15 @@ template <> struct Cfg<double> {
   static constexpr int BQ = 16, BK = 16, DC = 32, DCO = 64;
 };
 
-__device__ __forceinline__ int64_t clamp_len(int64_t L, int64_t T_) { return L < 0 ? 0 : (L > T_ ? T_ : L); }
+__device__ __forceinline__ int64_t clamp_len(int64_t L, int64_t T_) {
+  return L < 0 ? 0 : (L > T_ ? T_ : L);
+}
 
 // Loads rows [r0, r0+R) and columns [d0, d0+DC) of x[b] into tile[R][DC+1]; rows >= L and
 // columns >= D read as 0.
 template <typename T, int R, int DC>
-__device__ void load_chunk(T (*tile)[DC + 1], const Strided3<const T>& x, int64_t b, int64_t r0, int64_t L,
-                           int64_t d0, int64_t D) {
+__device__ void load_chunk(T (*tile)[DC + 1], const Strided3<const T>& x, int64_t b, int64_t r0, int64_t L, int64_t d0,
+                           int64_t D) {
   for (int e = threadIdx.x; e < R * DC; e += kThreads) {
     const int r = e / DC, k = e % DC;
     const int64_t row = r0 + r, d = d0 + k;
@@ -42,8 +44,7 @@ __device__ void load_chunk(T (*tile)[DC + 1], const Strided3<const T>& x, int64_
 
 // Loads rows [r0, r0+R) and output columns [c0, c0+DCO) of x[b] into tile[R][DCO].
 template <typename T, int R, int DCO>
-__device__ void load_values(T (*tile)[DCO], const Strided3<const T>& x, int64_t b, int64_t r0, int64_t L, int64_t c0,
-                            int64_t D) {
+__device__ void load_values(T (*tile)[DCO], const Strided3<const T>& x, int64_t b, int64_t r0, int64_t L, int64_t c0, int64_t D) {
   for (int e = threadIdx.x; e < R * DCO; e += kThreads) {
     const int r = e / DCO, k = e % DCO;
     const int64_t row = r0 + r, d = c0 + k;
@@ -53,8 +54,8 @@ __device__ void load_values(T (*tile)[DCO], const Strided3<const T>& x, int64_t 
 
 // Σ_d x[b,row,d]·y[b,row,d] for rows [r0, r0+R) into out[R] (0 for rows >= L); one warp per row.
 template <typename T, int R>
-__device__ void row_dots(T* out, const Strided3<const T>& x, const Strided3<const T>& y, int64_t b, int64_t r0,
-                         int64_t L, int64_t D) {
+__device__ void row_dots(T* out, const Strided3<const T>& x, const Strided3<const T>& y, int64_t b, int64_t r0, int64_t L,
+                         int64_t D) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   for (int r = warp; r < R; r += kThreads / 32) {
     const int64_t row = r0 + r;
@@ -68,8 +69,8 @@ __device__ void row_dots(T* out, const Strided3<const T>& x, const Strided3<cons
 
 // acc[u] (entry e = tid + u·kThreads of the BQ×BK tile, row e/BK, column e%BK) += q_i·q_j over D.
 template <typename T>
-__device__ void score_sweep(T* acc, T (*qi)[Cfg<T>::DC + 1], T (*qj)[Cfg<T>::DC + 1], const Strided3<const T>& q,
-                            int64_t b, int64_t i0, int64_t j0, int64_t L, int64_t D) {
+__device__ void score_sweep(T* acc, T (*qi)[Cfg<T>::DC + 1], T (*qj)[Cfg<T>::DC + 1], const Strided3<const T>& q, int64_t b,
+                            int64_t i0, int64_t j0, int64_t L, int64_t D) {
   constexpr int BQ = Cfg<T>::BQ, BK = Cfg<T>::BK, DC = Cfg<T>::DC, NE = BQ * BK / kThreads;
   for (int u = 0; u < NE; ++u) acc[u] = T(0);
   for (int64_t d0 = 0; d0 < D; d0 += DC) {
@@ -88,8 +89,8 @@ __device__ void score_sweep(T* acc, T (*qi)[Cfg<T>::DC + 1], T (*qj)[Cfg<T>::DC 
 }
 
 template <typename T>
-__global__ void cscm_attention_stats_kernel(Strided3<const T> q, Strided1<const int64_t> lengths, int64_t T_,
-                                            int64_t D, T scale, Strided3<T> lse) {
+__global__ void cscm_attention_stats_kernel(Strided3<const T> q, Strided1<const int64_t> lengths, int64_t T_, int64_t D, T scale,
+                                            Strided3<T> lse) {
   constexpr int BQ = Cfg<T>::BQ, BK = Cfg<T>::BK, DC = Cfg<T>::DC, NE = BQ * BK / kThreads;
   __shared__ T qi[BQ][DC + 1], qj[BK][DC + 1], s[BQ][BK + 1];
   __shared__ T m_s[BQ], l_s[BQ];
@@ -128,8 +129,8 @@ __global__ void cscm_attention_stats_kernel(Strided3<const T> q, Strided1<const 
 }
 
 template <typename T>
-__global__ void cscm_attention_fwd_kernel(Strided3<const T> q, Strided1<const int64_t> lengths, int64_t T_, int64_t D,
-                                          T scale, Strided3<const T> lse, Strided3<T> out) {
+__global__ void cscm_attention_fwd_kernel(Strided3<const T> q, Strided1<const int64_t> lengths, int64_t T_, int64_t D, T scale,
+                                          Strided3<const T> lse, Strided3<T> out) {
   constexpr int BQ = Cfg<T>::BQ, BK = Cfg<T>::BK, DC = Cfg<T>::DC, DCO = Cfg<T>::DCO;
   constexpr int NE = BQ * BK / kThreads, NO = BQ * DCO / kThreads;
   __shared__ T qi[BQ][DC + 1], qj[BK][DC + 1], p[BQ][BK + 1], v[BK][DCO];
@@ -168,9 +169,8 @@ __global__ void cscm_attention_fwd_kernel(Strided3<const T> q, Strided1<const in
 }
 
 template <typename T>
-__global__ void cscm_attention_bwd_kernel(Strided3<const T> g, Strided3<const T> q, Strided3<const T> out,
-                                          Strided3<const T> lse, Strided1<const int64_t> lengths, int64_t T_,
-                                          int64_t D, T scale, Strided3<T> gq) {
+__global__ void cscm_attention_bwd_kernel(Strided3<const T> g, Strided3<const T> q, Strided3<const T> out, Strided3<const T> lse,
+                                          Strided1<const int64_t> lengths, int64_t T_, int64_t D, T scale, Strided3<T> gq) {
   constexpr int BQ = Cfg<T>::BQ, BK = Cfg<T>::BK, DC = Cfg<T>::DC, DCO = Cfg<T>::DCO;
   constexpr int NE = BQ * BK / kThreads, NO = BQ * DCO / kThreads;
   __shared__ T qi[BQ][DC + 1], gi[BQ][DC + 1], qj[BK][DC + 1], gj[BK][DC + 1];
@@ -222,8 +222,8 @@ __global__ void cscm_attention_bwd_kernel(Strided3<const T> g, Strided3<const T>
       const int e = threadIdx.x + u * kThreads, r = e / BK, c = e % BK;
       const bool valid = i0 + r < L && j0 + c < L;
       T p, pt;
-      const T ev = cscm_attention::grad_entry(scale * s_acc[u], a_acc[u], x_acc[u], m_i[r], ll_i[r], dv_i[r], m_j[c],
-                                              ll_j[c], dv_j[c], scale, &p, &pt);
+      const T ev = cscm_attention::grad_entry(scale * s_acc[u], a_acc[u], x_acc[u], m_i[r], ll_i[r], dv_i[r], m_j[c], ll_j[c],
+                                              dv_j[c], scale, &p, &pt);
       e_s[r][c] = valid ? ev : T(0);
       pt_s[r][c] = valid ? pt : T(0);
     }
@@ -250,8 +250,8 @@ dim3 grid_of(int64_t B, int64_t T_, int64_t D, bool column_chunks) {
   const int64_t tiles = (T_ + Cfg<T>::BQ - 1) / Cfg<T>::BQ;
   const int64_t chunks = column_chunks ? (D + Cfg<T>::DCO - 1) / Cfg<T>::DCO : 1;
   MCWES_CHECK(tiles <= 2147483647LL && chunks <= 65535 && B <= 65535,
-              "mcwes.cscm_attention: expected a problem that fits one CUDA grid (B <= 65535, D <= ",
-              65535LL * Cfg<T>::DCO, "), got B=", B, ", T=", T_, ", D=", D);
+              "mcwes.cscm_attention: expected a problem that fits one CUDA grid (B <= 65535, D <= ", 65535LL * Cfg<T>::DCO,
+              "), got B=", B, ", T=", T_, ", D=", D);
   return dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(chunks), static_cast<unsigned>(B));
 }
 
@@ -276,8 +276,8 @@ void cscm_attention_fwd_cuda(const View& q, const View& lengths, double scale, c
   });
 }
 
-void cscm_attention_bwd_cuda(const View& grad_out, const View& q, const View& out, const View& lse,
-                             const View& lengths, double scale, const View& grad_q, uintptr_t stream) {
+void cscm_attention_bwd_cuda(const View& grad_out, const View& q, const View& out, const View& lse, const View& lengths,
+                             double scale, const View& grad_q, uintptr_t stream) {
   cscm_attention_bwd_check(grad_out, q, out, lse, lengths, grad_q);
   MCWES_CHECK(q.device >= 0, "mcwes.cscm_attention: expected CUDA tensors for the CUDA kernel, got CPU tensors");
   const int64_t B = q.size(0), T_ = q.size(1), D = q.size(2);
@@ -286,8 +286,8 @@ void cscm_attention_bwd_cuda(const View& grad_out, const View& q, const View& ou
   dispatch_float(q.dtype, "cscm_attention", [&](auto tag) {
     using T = typename decltype(tag)::type;
     cscm_attention_bwd_kernel<T><<<grid_of<T>(B, T_, D, true), kThreads, 0, as_stream(stream)>>>(
-        grad_out.s3<const T>(), q.s3<const T>(), out.s3<const T>(), lse.s3<const T>(), lengths.s1<const int64_t>(),
-        T_, D, static_cast<T>(scale), grad_q.s3<T>());
+        grad_out.s3<const T>(), q.s3<const T>(), out.s3<const T>(), lse.s3<const T>(), lengths.s1<const int64_t>(), T_, D,
+        static_cast<T>(scale), grad_q.s3<T>());
     MCWES_CUDA_CHECK_LAUNCH("cscm_attention");
   });
 }

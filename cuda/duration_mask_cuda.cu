@@ -18,8 +18,8 @@ struct Row {
 };
 
 template <typename T>
-__global__ void duration_mask_fwd_kernel(Strided2<const T> a, Strided1<const int64_t> lengths, int64_t T_,
-                                         int64_t eta, double omega_l, double omega_u, Strided2<T> out) {
+__global__ void duration_mask_fwd_kernel(Strided2<const T> a, Strided1<const int64_t> lengths, int64_t T_, int64_t eta,
+                                         double omega_l, double omega_u, Strided2<T> out) {
   __shared__ double mean;
   const int64_t b = blockIdx.x;
   int64_t L = lengths(b);
@@ -39,8 +39,8 @@ __global__ void duration_mask_fwd_kernel(Strided2<const T> a, Strided1<const int
 
 }  // namespace
 
-void duration_mask_fwd_cuda(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l,
-                            double omega_u, uintptr_t stream) {
+void duration_mask_fwd_cuda(const View& a, const View& lengths, const View& out, int64_t eta, double omega_l, double omega_u,
+                            uintptr_t stream) {
   duration_mask_check(a, lengths, out, eta, omega_l, omega_u);
   MCWES_CHECK(a.device >= 0, "mcwes.duration_mask: expected CUDA tensors for the CUDA kernel, got CPU tensors");
   const int64_t B = a.size(0), T_ = a.size(1);

@@ -92,9 +92,9 @@ __global__ void multi_top_proposals_offsets_kernel(int64_t* counts, int64_t B) {
   for (int64_t b = 0; b < B; ++b) counts[b + 1] += counts[b];
 }
 
-__global__ void multi_top_proposals_write_kernel(Strided1<const int64_t> lengths, int64_t T_, const int64_t* m,
-                                                 int64_t M, const int64_t* rank, const int64_t* offsets,
-                                                 int64_t* bi, int64_t* st, int64_t* en, int64_t cap) {
+__global__ void multi_top_proposals_write_kernel(Strided1<const int64_t> lengths, int64_t T_, const int64_t* m, int64_t M,
+                                                 const int64_t* rank, const int64_t* offsets, int64_t* bi, int64_t* st,
+                                                 int64_t* en, int64_t cap) {
   extern __shared__ int64_t ks[];
   __shared__ int64_t nk_s, part[kThreads];
   const int64_t b = blockIdx.x;
@@ -122,8 +122,7 @@ __global__ void multi_top_proposals_write_kernel(Strided1<const int64_t> lengths
 }  // namespace
 
 int64_t multi_top_proposals_fwd_cuda(const View& a, const View& lengths, const View& m_values, const View& batch_idx,
-                                     const View& start, const View& end, const View& rank, const View& counts,
-                                     uintptr_t stream) {
+                                     const View& start, const View& end, const View& rank, const View& counts, uintptr_t stream) {
   const char* op = "multi_top_proposals";
   multi_top_proposals_check(a, lengths, {}, batch_idx, start, end);
   MCWES_CHECK(a.device >= 0, "mcwes.multi_top_proposals: expected CUDA tensors for the CUDA kernel, got CPU tensors");
@@ -153,8 +152,8 @@ int64_t multi_top_proposals_fwd_cuda(const View& a, const View& lengths, const V
   multi_top_proposals_offsets_kernel<<<1, 1, 0, s>>>(c, B);
   MCWES_CUDA_CHECK_LAUNCH(op);
   multi_top_proposals_write_kernel<<<static_cast<unsigned>(B), kThreads, shm, s>>>(
-      lengths.s1<const int64_t>(), T_, m, M, rank.data<const int64_t>(), c, batch_idx.data<int64_t>(),
-      start.data<int64_t>(), end.data<int64_t>(), batch_idx.size(0));
+      lengths.s1<const int64_t>(), T_, m, M, rank.data<const int64_t>(), c, batch_idx.data<int64_t>(), start.data<int64_t>(),
+      end.data<int64_t>(), batch_idx.size(0));
   MCWES_CUDA_CHECK_LAUNCH(op);
   int64_t total = 0;
   cuda_check(cudaMemcpyAsync(&total, c + B, sizeof(int64_t), cudaMemcpyDeviceToHost, s), op, "cudaMemcpyAsync");

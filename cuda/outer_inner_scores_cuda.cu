@@ -17,11 +17,10 @@ __device__ double range_sum(const Strided3<const T>& x, int64_t b, int64_t c, in
 }
 
 template <typename T>
-__global__ void outer_inner_scores_fwd_kernel(Strided3<const T> x, Strided1<const int64_t> lengths, int64_t B,
-                                              int64_t T_, int64_t C, Strided1<const int64_t> bi,
-                                              Strided1<const int64_t> st, Strided1<const int64_t> en,
-                                              Strided2<const T> p, int64_t P, double psi, double varsigma,
-                                              Strided2<T> out) {
+__global__ void outer_inner_scores_fwd_kernel(Strided3<const T> x, Strided1<const int64_t> lengths, int64_t B, int64_t T_,
+                                              int64_t C, Strided1<const int64_t> bi, Strided1<const int64_t> st,
+                                              Strided1<const int64_t> en, Strided2<const T> p, int64_t P, double psi,
+                                              double varsigma, Strided2<T> out) {
   const int64_t n = P * C;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -37,16 +36,15 @@ __global__ void outer_inner_scores_fwd_kernel(Strided3<const T> x, Strided1<cons
     const double inner = range_sum(x, b, c, s, e);
     const double outer = range_sum(x, b, c, o.lo1, o.hi1) + range_sum(x, b, c, o.lo2, o.hi2);
     const int64_t outer_count = (o.hi1 - o.lo1 + 1) + (o.hi2 - o.lo2 + 1);
-    out(q, c) = static_cast<T>(outer_inner_scores::score(inner, e - s + 1, outer, outer_count,
-                                                         static_cast<double>(p(b, c)), varsigma));
+    out(q, c) =
+        static_cast<T>(outer_inner_scores::score(inner, e - s + 1, outer, outer_count, static_cast<double>(p(b, c)), varsigma));
   }
 }
 
 }  // namespace
 
-void outer_inner_scores_fwd_cuda(const View& x, const View& lengths, const View& batch_idx, const View& start,
-                                 const View& end, const View& video_scores, const View& out, double psi,
-                                 double varsigma, uintptr_t stream) {
+void outer_inner_scores_fwd_cuda(const View& x, const View& lengths, const View& batch_idx, const View& start, const View& end,
+                                 const View& video_scores, const View& out, double psi, double varsigma, uintptr_t stream) {
   outer_inner_scores_check(x, lengths, batch_idx, start, end, video_scores, out, psi, varsigma);
   MCWES_CHECK(x.device >= 0, "mcwes.outer_inner_scores: expected CUDA tensors for the CUDA kernel, got CPU tensors");
   const int64_t B = x.size(0), T_ = x.size(1), C = x.size(2), P = batch_idx.size(0);
@@ -55,9 +53,8 @@ void outer_inner_scores_fwd_cuda(const View& x, const View& lengths, const View&
   dispatch_float(x.dtype, "outer_inner_scores", [&](auto tag) {
     using T = typename decltype(tag)::type;
     outer_inner_scores_fwd_kernel<T><<<grid_for(P * C, 256), 256, 0, as_stream(stream)>>>(
-        x.s3<const T>(), lengths.s1<const int64_t>(), B, T_, C, batch_idx.s1<const int64_t>(),
-        start.s1<const int64_t>(), end.s1<const int64_t>(), video_scores.s2<const T>(), P, psi, varsigma,
-        out.s2<T>());
+        x.s3<const T>(), lengths.s1<const int64_t>(), B, T_, C, batch_idx.s1<const int64_t>(), start.s1<const int64_t>(),
+        end.s1<const int64_t>(), video_scores.s2<const T>(), P, psi, varsigma, out.s2<T>());
   });
   MCWES_CUDA_CHECK_LAUNCH("outer_inner_scores");
 }

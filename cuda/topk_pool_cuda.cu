@@ -46,7 +46,6 @@ __global__ void topk_pool_fwd_kernel(Strided3<const T> x, Strided2<const int64_t
   if (threadIdx.x == 0) out(b, c) = ke > 0 ? static_cast<T>(partial[0] / static_cast<double>(ke)) : T(0);
 }
 
-
 }  // namespace
 
 void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const View& out, const View& weights,
@@ -60,8 +59,7 @@ void topk_pool_fwd_cuda(const View& x, const View& k, const View& lengths, const
   dispatch_float(x.dtype, "topk_pool", [&](auto tag) {
     using T = typename decltype(tag)::type;
     topk_pool_fwd_kernel<T><<<static_cast<unsigned>(B * C), kThreads, 0, as_stream(stream)>>>(
-        x.s3<const T>(), topk_pool::k_table(k), k.ndim() == 2, lengths.s1<const int64_t>(), T_, C, out.s2<T>(),
-        weights.s3<T>());
+        x.s3<const T>(), topk_pool::k_table(k), k.ndim() == 2, lengths.s1<const int64_t>(), T_, C, out.s2<T>(), weights.s3<T>());
   });
   MCWES_CUDA_CHECK_LAUNCH("topk_pool");
 }

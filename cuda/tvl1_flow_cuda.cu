@@ -28,13 +28,13 @@ struct Lv {
   int64_t off;
 };
 
-struct Bufs {  // per-pair arrays: pair n's copy of array A is A + n * stride
-  float *I0, *I1;          // pyramids, stride pyr
+struct Bufs {                         // per-pair arrays: pair n's copy of array A is A + n * stride
+  float *I0, *I1;                     // pyramids, stride pyr
   float *I1x, *I1y, *wx, *wy, *rhoc;  // stride area0
   float* u[3];
   float* p[6];
-  float* tmp[3];           // median output
-  double* err;             // [3][N]
+  float* tmp[3];  // median output
+  double* err;    // [3][N]
   int64_t pyr, area0;
   int N;
 };
@@ -56,8 +56,7 @@ __global__ void k_load(Strided3<const float> a, Strided3<const float> b, Bufs B,
 
 // Bilinear resize of `count` arrays (stride per pair `stride`) from level src to dst, times mul[i].
 __global__ void k_resize(const float* s0, const float* s1, const float* s2, float* d0, float* d1, float* d2, int count,
-                         int64_t stride, int sh, int sw, int dh, int dw, double scy, double scx, float mul01,
-                         float mul2) {
+                         int64_t stride, int sh, int sw, int dh, int dw, double scy, double scx, float mul01, float mul2) {
   int x, y;
   if (!pixel(dw, dh, &x, &y)) return;
   const int n = blockIdx.z;
@@ -216,18 +215,16 @@ __global__ void k_store(Bufs B, int h, int w, float* out, int64_t s0, int64_t s1
 }
 
 dim3 grid(int h, int w, int64_t N) {
-  return dim3(static_cast<unsigned>((w + kBx - 1) / kBx), static_cast<unsigned>((h + kBy - 1) / kBy),
-              static_cast<unsigned>(N));
+  return dim3(static_cast<unsigned>((w + kBx - 1) / kBx), static_cast<unsigned>((h + kBy - 1) / kBy), static_cast<unsigned>(N));
 }
 
 }  // namespace
 
 void tvl1_flow_fwd_cuda(const View& prev, const View& next, const View& out, double tau, double lambda, double theta,
-                        int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations,
-                        int64_t outer_iterations, double scale_step, double gamma, int64_t median_filtering,
-                        uintptr_t stream) {
-  tvl1_flow_check(prev, next, out, tau, lambda, theta, nscales, warps, epsilon, inner_iterations, outer_iterations,
-                  scale_step, gamma, median_filtering);
+                        int64_t nscales, int64_t warps, double epsilon, int64_t inner_iterations, int64_t outer_iterations,
+                        double scale_step, double gamma, int64_t median_filtering, uintptr_t stream) {
+  tvl1_flow_check(prev, next, out, tau, lambda, theta, nscales, warps, epsilon, inner_iterations, outer_iterations, scale_step,
+                  gamma, median_filtering);
   MCWES_CHECK(prev.device >= 0, "mcwes.tvl1_flow: expected CUDA tensors for the CUDA kernel, got CPU tensors");
   const int64_t N = prev.size(0);
   if (N == 0) return;
@@ -256,19 +253,27 @@ void tvl1_flow_fwd_cuda(const View& prev, const View& next, const View& out, dou
   B.area0 = static_cast<int64_t>(H) * W;
   const int64_t per_pair = 2 * B.pyr + (5 + comps + 2 * comps + 2) * B.area0;
   // + 8 bytes: room to align the error block (3·N doubles) after the float arrays
-  const size_t bytes =
-      static_cast<size_t>(N * per_pair) * sizeof(float) + 3 * static_cast<size_t>(N) * sizeof(double) + 8;
+  const size_t bytes = static_cast<size_t>(N * per_pair) * sizeof(float) + 3 * static_cast<size_t>(N) * sizeof(double) + 8;
   void* mem = nullptr;
   cuda_check(cudaMallocAsync(&mem, bytes, st), kOp, "cudaMallocAsync");
   float* q = static_cast<float*>(mem);
-  auto take = [&](int64_t per) { float* r = q; q += N * per; return r; };
+  auto take = [&](int64_t per) {
+    float* r = q;
+    q += N * per;
+    return r;
+  };
   B.I0 = take(B.pyr);
   B.I1 = take(B.pyr);
-  B.I1x = take(B.area0); B.I1y = take(B.area0); B.wx = take(B.area0); B.wy = take(B.area0);
+  B.I1x = take(B.area0);
+  B.I1y = take(B.area0);
+  B.wx = take(B.area0);
+  B.wy = take(B.area0);
   B.rhoc = take(B.area0);
   for (int c = 0; c < 3; ++c) B.u[c] = c < comps ? take(B.area0) : nullptr;
   for (int c = 0; c < 6; ++c) B.p[c] = c < 2 * comps ? take(B.area0) : nullptr;
-  B.tmp[0] = take(B.area0); B.tmp[1] = take(B.area0); B.tmp[2] = nullptr;
+  B.tmp[0] = take(B.area0);
+  B.tmp[1] = take(B.area0);
+  B.tmp[2] = nullptr;
   {
     uintptr_t e = reinterpret_cast<uintptr_t>(q);
     e = (e + 7) & ~uintptr_t(7);
@@ -280,9 +285,8 @@ void tvl1_flow_fwd_cuda(const View& prev, const View& next, const View& out, dou
   for (int s = 1; s < L; ++s) {
     const Lv& a = lv[static_cast<size_t>(s - 1)];
     const Lv& d = lv[static_cast<size_t>(s)];
-    k_resize<<<grid(d.h, d.w, N), block, 0, st>>>(B.I0 + a.off, B.I1 + a.off, nullptr, B.I0 + d.off, B.I1 + d.off,
-                                                  nullptr, 2, B.pyr, a.h, a.w, d.h, d.w, 1.0 / scale_step,
-                                                  1.0 / scale_step, 1.0f, 1.0f);
+    k_resize<<<grid(d.h, d.w, N), block, 0, st>>>(B.I0 + a.off, B.I1 + a.off, nullptr, B.I0 + d.off, B.I1 + d.off, nullptr, 2,
+                                                  B.pyr, a.h, a.w, d.h, d.w, 1.0 / scale_step, 1.0 / scale_step, 1.0f, 1.0f);
   }
   MCWES_CUDA_CHECK_LAUNCH(kOp);
 
@@ -296,16 +300,18 @@ void tvl1_flow_fwd_cuda(const View& prev, const View& next, const View& out, dou
       const Lv& c = lv[static_cast<size_t>(s + 1)];
       float* t3 = nullptr;
       if (use_gamma) t3 = B.rhoc;  // free at this point: rewritten by the first warp
-      k_resize<<<g, block, 0, st>>>(B.u[0], B.u[1], use_gamma ? B.u[2] : nullptr, B.tmp[0], B.tmp[1], t3, comps,
-                                    B.area0, c.h, c.w, h, w, 1.0 / (static_cast<double>(h) / c.h),
-                                    1.0 / (static_cast<double>(w) / c.w), static_cast<float>(1.0 / scale_step), 1.0f);
-      cuda_check(cudaMemcpyAsync(B.u[0], B.tmp[0], static_cast<size_t>(N * B.area0) * sizeof(float),
-                                 cudaMemcpyDeviceToDevice, st), kOp, "cudaMemcpyAsync");
-      cuda_check(cudaMemcpyAsync(B.u[1], B.tmp[1], static_cast<size_t>(N * B.area0) * sizeof(float),
-                                 cudaMemcpyDeviceToDevice, st), kOp, "cudaMemcpyAsync");
+      k_resize<<<g, block, 0, st>>>(B.u[0], B.u[1], use_gamma ? B.u[2] : nullptr, B.tmp[0], B.tmp[1], t3, comps, B.area0, c.h,
+                                    c.w, h, w, 1.0 / (static_cast<double>(h) / c.h), 1.0 / (static_cast<double>(w) / c.w),
+                                    static_cast<float>(1.0 / scale_step), 1.0f);
+      cuda_check(
+          cudaMemcpyAsync(B.u[0], B.tmp[0], static_cast<size_t>(N * B.area0) * sizeof(float), cudaMemcpyDeviceToDevice, st), kOp,
+          "cudaMemcpyAsync");
+      cuda_check(
+          cudaMemcpyAsync(B.u[1], B.tmp[1], static_cast<size_t>(N * B.area0) * sizeof(float), cudaMemcpyDeviceToDevice, st), kOp,
+          "cudaMemcpyAsync");
       if (use_gamma)
-        cuda_check(cudaMemcpyAsync(B.u[2], t3, static_cast<size_t>(N * B.area0) * sizeof(float),
-                                   cudaMemcpyDeviceToDevice, st), kOp, "cudaMemcpyAsync");
+        cuda_check(cudaMemcpyAsync(B.u[2], t3, static_cast<size_t>(N * B.area0) * sizeof(float), cudaMemcpyDeviceToDevice, st),
+                   kOp, "cudaMemcpyAsync");
     }
     k_level_init<<<g, block, 0, st>>>(B, l.off, h, w, comps, zero_u);
     const float eps = static_cast<float>(epsilon * epsilon * static_cast<double>(h) * w);
@@ -317,8 +323,7 @@ void tvl1_flow_fwd_cuda(const View& prev, const View& next, const View& out, dou
           k_median_copy<<<g, block, 0, st>>>(B, h, w, it, eps);
         }
         for (int64_t ni = 0; ni < inner_iterations; ++ni, it = (it + 1) % 3) {
-          k_u<<<g, block, 0, st>>>(B, h, w, use_gamma, l_t, static_cast<float>(theta), static_cast<float>(gamma), it,
-                                    eps);
+          k_u<<<g, block, 0, st>>>(B, h, w, use_gamma, l_t, static_cast<float>(theta), static_cast<float>(gamma), it, eps);
           k_p<<<g, block, 0, st>>>(B, h, w, comps, taut, it, eps);
         }
       }

@@ -57,8 +57,8 @@ std::string concat(Args&&... args) {
 
 // The one error grammar: "mcwes.<op>: expected <arg> to <expectation>, got <actual>".
 // std::invalid_argument becomes ValueError in Python (pybind11). Never abort on input.
-#define MCWES_CHECK(cond, ...)                                                  \
-  do {                                                                          \
+#define MCWES_CHECK(cond, ...)                                                      \
+  do {                                                                              \
     if (!(cond)) throw std::invalid_argument(::mcwes::detail::concat(__VA_ARGS__)); \
   } while (0)
 
@@ -84,8 +84,7 @@ struct View {
   View(uintptr_t p, int dt, std::vector<int64_t> sz, std::vector<int64_t> st, int dev)
       : ptr(p), dtype(static_cast<DType>(dt)), sizes(std::move(sz)), strides(std::move(st)), device(dev) {
     if (dt < 0 || dt > 4) throw std::invalid_argument(detail::concat("mcwes: unknown dtype code ", dt));
-    if (sizes.size() != strides.size())
-      throw std::invalid_argument("mcwes: a view needs as many strides as sizes");
+    if (sizes.size() != strides.size()) throw std::invalid_argument("mcwes: a view needs as many strides as sizes");
     int64_t n = 1;
     for (auto s : sizes) {
       if (s < 0) throw std::invalid_argument(detail::concat("mcwes: negative size ", s, " in a view"));
@@ -93,16 +92,17 @@ struct View {
       if (s != 0 && n > INT64_MAX / s) n = -1;
       else if (n >= 0) n *= s;
     }
-    if (n < 0 && numel_is_nonzero())
-      throw std::invalid_argument("mcwes: a view with more elements than int64 can count");
+    if (n < 0 && numel_is_nonzero()) throw std::invalid_argument("mcwes: a view with more elements than int64 can count");
     if (ptr % static_cast<uintptr_t>(itemsize()) != 0)
-      throw std::invalid_argument(detail::concat("mcwes: expected a data pointer aligned to ", itemsize(),
-                                                 " bytes for ", dtype_name(dtype), ", got ", ptr));
+      throw std::invalid_argument(detail::concat("mcwes: expected a data pointer aligned to ", itemsize(), " bytes for ",
+                                                 dtype_name(dtype), ", got ", ptr));
   }
   int64_t itemsize() const {
     switch (dtype) {
-      case DType::f32: case DType::i32: return 4;
-      case DType::f64: case DType::i64: return 8;
+      case DType::f32:
+      case DType::i32: return 4;
+      case DType::f64:
+      case DType::i64: return 8;
       case DType::b8: return 1;
     }
     return 1;
@@ -145,8 +145,7 @@ inline void check_size(const View& v, const char* op, const char* arg, int dim, 
               v.size(dim));
 }
 inline void check_same_device(const View& a, const View& b, const char* op, const char* arg) {
-  MCWES_CHECK(a.device == b.device, "mcwes.", op, ": expected ", arg, " on device ", a.device, ", got device ",
-              b.device);
+  MCWES_CHECK(a.device == b.device, "mcwes.", op, ": expected ", arg, " on device ", a.device, ", got device ", b.device);
 }
 
 // batch_idx, start, end: three int64 vectors of one length P (the proposal tables of the spotting ops).
@@ -160,7 +159,9 @@ inline int64_t check_interval_views(const View& batch_idx, const View& start, co
   return P;
 }
 
-template <typename T> struct Tag { using type = T; };
+template <typename T> struct Tag {
+  using type = T;
+};
 
 // Small explicit dispatch over the floating types an op supports; names the op when it fails.
 template <typename F>
@@ -175,9 +176,13 @@ void dispatch_float(DType d, const char* op, F&& f) {
 
 // Accumulate in double whatever the storage type: sums of a few thousand float32 values stay exact
 // to float32 rounding, and the CPU and CUDA kernels agree.
-template <typename T> struct Acc { using type = double; };
+template <typename T> struct Acc {
+  using type = double;
+};
 
 template <typename T>
-MCWES_HD bool is_nan(T v) { return v != v; }
+MCWES_HD bool is_nan(T v) {
+  return v != v;
+}
 
 }  // namespace mcwes

@@ -44,7 +44,7 @@ MCWES_HD int64_t distinct_ks(int64_t length, const int64_t* m, int64_t M, int64_
     const int64_t k = k_of(length, m[i] < 1 ? 1 : m[i]);
     if (k <= 0) continue;
     int64_t j = n;
-    while (j > 0 && ks[j - 1] > k) --j;  // first position whose predecessor is <= k
+    while (j > 0 && ks[j - 1] > k) --j;     // first position whose predecessor is <= k
     if (j > 0 && ks[j - 1] == k) continue;  // already there
     for (int64_t q = n; q > j; --q) ks[q] = ks[q - 1];
     ks[j] = k;
@@ -75,8 +75,7 @@ MCWES_HD bool starts_run(int64_t rank_s, int64_t rank_prev, bool first, int64_t 
 // the distinct k in ascending order. s starts a run at k iff rank[s] < k <= rank[s-1]; once
 // rank[s-1] < k the step lies inside an earlier run for this k and every larger one.
 template <typename Emit>
-MCWES_HD int64_t runs_from(const int64_t* rank, int64_t s, int64_t length, const int64_t* ks, int64_t nk,
-                           Emit&& emit) {
+MCWES_HD int64_t runs_from(const int64_t* rank, int64_t s, int64_t length, const int64_t* ks, int64_t nk, Emit&& emit) {
   int64_t e = s, last = -1, n = 0;
   for (int64_t i = 0; i < nk; ++i) {
     const int64_t k = ks[i];

@@ -43,8 +43,7 @@ MCWES_HD double window_sum(double finite_sum, int64_t nans, int64_t pinfs, int64
 }
 
 // φ = inner - outer + varsigma·p from the window sums and counts (outer_count may be 0).
-MCWES_HD double score(double inner_sum, int64_t inner_count, double outer_sum, int64_t outer_count, double p,
-                      double varsigma) {
+MCWES_HD double score(double inner_sum, int64_t inner_count, double outer_sum, int64_t outer_count, double p, double varsigma) {
   const double inner = inner_sum / static_cast<double>(inner_count);
   const double outer = outer_count > 0 ? outer_sum / static_cast<double>(outer_count) : 0.0;
   return inner - outer + varsigma * p;

@@ -31,7 +31,9 @@ MCWES_HD bool before(T a, int64_t ia, T b, int64_t ib) {
   return ia < ib;
 }
 
-MCWES_HD int64_t effective_k(int64_t k, int64_t length) { return k < length ? k : length; }
+MCWES_HD int64_t effective_k(int64_t k, int64_t length) {
+  return k < length ? k : length;
+}
 
 // The k of video b and class c from a [C] (k_per_video == false) or [B, C] table.
 MCWES_HD int64_t k_of(const Strided2<const int64_t>& k, bool k_per_video, int64_t b, int64_t c) {

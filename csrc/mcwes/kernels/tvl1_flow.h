@@ -55,9 +55,9 @@
 namespace mcwes {
 namespace tvl1 {
 
-constexpr int kMinLevelSize = 16;      // a pyramid level below this (either dimension) is not used
+constexpr int kMinLevelSize = 16;                       // a pyramid level below this (either dimension) is not used
 constexpr float kFltEpsilon = 1.1920928955078125e-07f;  // |∇I1w|² at or below this counts as 0
-constexpr int kMaxMedian = 7;          // median_filtering is 0/1 (off) or odd in [3, kMaxMedian]
+constexpr int kMaxMedian = 7;                           // median_filtering is 0/1 (off) or odd in [3, kMaxMedian]
 
 // Keys cubic convolution weights (a = −0.75) of the taps at offsets −1, 0, 1, 2 for fraction t.
 MCWES_HD void cubic_weights(float t, float w[4]) {
@@ -71,8 +71,7 @@ MCWES_HD void cubic_weights(float t, float w[4]) {
 
 // Bicubic samples of three images [h, w] (row stride w) at the same position (x, y), written to
 // out[0..2]; taps outside the image count as 0 (so does a whole 4×4 window outside it).
-MCWES_HD void sample_cubic3(const float* a, const float* b, const float* c, int h, int w, float x, float y,
-                            float out[3]) {
+MCWES_HD void sample_cubic3(const float* a, const float* b, const float* c, int h, int w, float x, float y, float out[3]) {
   out[0] = out[1] = out[2] = 0.0f;
   const float fx = floorf(x), fy = floorf(y);
   // Positions far outside (a diverged flow) must not overflow the int conversion.

@@ -34,7 +34,7 @@ def detect_face_box(frames: Sequence[np.ndarray], video: Path, margin: float) ->
     the detector also fires, less surely, on face-like patterns (an astronaut's mission patch is
     larger than her face in ``skimage.data.astronaut()``)."""
     try:
-        import dlib  # type: ignore[import-untyped]  # noqa: PLC0415 (optional dependency)
+        import dlib  # noqa: PLC0415 (optional dependency)
     except ImportError:
         raise ImportError('mcwes.extract: crop="detect" needs dlib\'s face detector; install it with '
                           'pip install "mcwes[detect]" (the dlib-bin wheel), or pass crop="none" or a box '

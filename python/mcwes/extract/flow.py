@@ -46,7 +46,7 @@ def make_flow_fn(backend: str, params: TVL1Params, device: str = "cpu") -> FlowF
     if backend == "mcwes":
         import torch  # noqa: PLC0415
 
-        from ..ops import tvl1_flow  # type: ignore[attr-defined]  # noqa: PLC0415
+        from ..ops import tvl1_flow  # noqa: PLC0415
 
         kwargs = dataclasses.asdict(params)
 

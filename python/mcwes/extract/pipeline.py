@@ -77,7 +77,7 @@ class Progress:
         self.bars: dict[str, Any] = {}
         self.decile = 0
         if self.tty:
-            from tqdm import tqdm  # type: ignore[import-untyped]  # noqa: PLC0415
+            from tqdm import tqdm  # noqa: PLC0415
 
             totals = {"frames": total, "flow pairs": total - 1 if total else None, "windows": None}
             self.bars = {k: tqdm(total=totals[k], desc=f"{name}: {k}", position=i, leave=True, file=sys.stderr)
@@ -183,7 +183,7 @@ def _timed(it: Iterator, clock: _Clock, stage: str) -> Iterator:
 
 
 def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: I3dNet, flow_net: I3dNet, flow_fn,
-            clock: _Clock, prog: Progress, name: str):  # type: ignore[no-untyped-def]
+            clock: _Clock, prog: Progress, name: str):
     w, s, size = opts.window, opts.stride, opts.image_size
     frames = _timed(src.frames(opts.frame_steps), clock, "decode")
     head = list(itertools.islice(frames, max(opts.detect_frames, 1)))

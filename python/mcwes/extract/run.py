@@ -105,7 +105,7 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def _atomic_write(path: Path, write) -> None:  # type: ignore[no-untyped-def]
+def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -136,7 +136,7 @@ def _write(out: Path, v: VideoInput, r: VideoFeatures, layout: str) -> list[Path
     return files
 
 
-def _load_nets(options: ExtractOptions, rgb_weights, flow_weights):  # type: ignore[no-untyped-def]
+def _load_nets(options: ExtractOptions, rgb_weights, flow_weights):
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     paths = {m: resolve_weights(m, p) for m, p in (("rgb", rgb_weights), ("flow", flow_weights))}
     loaded = {m: load_i3d(p, m, device=device) for m, p in paths.items()}

@@ -144,11 +144,11 @@ def write_video(frames: np.ndarray | Iterable[np.ndarray], path: str | Path, fps
         raise ValueError(f"mcwes.extract.synthetic.write_video: expected at least one frame for {path}, got none")
     frames = itertools.chain([first], frames)
     with av.open(str(path), "w") as container:
-        stream: av.VideoStream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))  # type: ignore[assignment]
+        stream: av.VideoStream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height = first.shape[1], first.shape[0]
         stream.pix_fmt = "yuv420p" if codec in ("libx264", "mpeg4", "h264") else stream.pix_fmt
         if options:
-            stream.options = dict(options)  # type: ignore[arg-type,assignment]
+            stream.options = dict(options)
         for f in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
                 container.mux(packet)
