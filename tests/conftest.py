@@ -8,6 +8,9 @@ import os
 # always compile afresh.
 os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "0")
 os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "0")
+# cscm_attention's fused kernel in this process and in every process a test starts (the launcher's
+# jobs compare with in-process runs bit for bit); the fixture below sets it per test as well.
+os.environ["MCWES_CSCM_ATTENTION_PATH"] = "fused"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

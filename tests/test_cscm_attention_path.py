@@ -3,6 +3,9 @@ the rule that picks one (mcwes.ops.cscm_attention_path / set_cscm_attention_path
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -202,3 +205,20 @@ def test_torch_compile_matches_eager_on_each_path(path):
     assert_close(compiled(q, lengths), cscm_attention(q, lengths))
     with pytest.raises(ValueError, match=r"expected lengths to lie in \[0, 37\], got 38"):
         compiled(q, torch.tensor([38, 20]))
+
+
+@pytest.mark.parametrize("value, expected", [("composite", "composite"), (" Fused ", "fused"), ("", "auto")])
+def test_environment_sets_the_path_of_a_new_process(value, expected):
+    # Worker processes (the launcher's jobs) inherit the path through MCWES_CSCM_ATTENTION_PATH.
+    env = {**os.environ, "MCWES_CSCM_ATTENTION_PATH": value}
+    out = subprocess.run([sys.executable, "-c", "import mcwes; print(mcwes.ops.get_cscm_attention_path())"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected
+
+
+def test_a_bad_path_in_the_environment_is_named_at_import():
+    env = {**os.environ, "MCWES_CSCM_ATTENTION_PATH": "fastest"}
+    out = subprocess.run([sys.executable, "-c", "import mcwes"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode != 0
+    assert "MCWES_CSCM_ATTENTION_PATH" in out.stderr and "'fastest'" in out.stderr and "composite" in out.stderr

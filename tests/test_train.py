@@ -177,6 +177,23 @@ def test_resume_continues_exactly(tmp_path):
         torch.testing.assert_close(_weights(resumed.model)[k], v, rtol=0, atol=0)
 
 
+def test_metrics_log_is_one_line_per_iteration_of_this_run(tmp_path):
+    # A fold restarted after its job was killed (a fresh Trainer in the same folder) starts a new log;
+    # a resumed one drops what was logged past its checkpoint (and a line cut short by the kill).
+    Trainer(_config(iterations=3), ITEMS, out_dir=tmp_path, progress=False, kernels=False).fit()
+    Trainer(_config(iterations=2), ITEMS, out_dir=tmp_path, progress=False, kernels=False).fit()
+    log = tmp_path / "metrics.jsonl"
+    assert [json.loads(line)["iteration"] for line in log.read_text().splitlines()] == [1, 2]
+    first = Trainer(_config(iterations=5), ITEMS, out_dir=tmp_path, progress=False, kernels=False)
+    first.fit(2)
+    first.step()  # logged after the checkpoint at 2, then "killed"
+    with open(log, "a") as fh:
+        fh.write('{"iteration": 4, "tot')
+    resumed = Trainer.resume(tmp_path / "checkpoint.pt", ITEMS, progress=False, kernels=False)
+    resumed.fit()
+    assert [json.loads(line)["iteration"] for line in log.read_text().splitlines()] == [1, 2, 3, 4, 5]
+
+
 def _video_accuracy(model, items) -> float:
     """Video-level label accuracy from the suppressed T-CAM's class probabilities (p_c >= 0.25 → present)."""
     model.eval()

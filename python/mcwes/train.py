@@ -182,6 +182,7 @@ class Trainer:
         #: Every iteration's record (loss terms and attention shape), as written to ``metrics.jsonl``.
         self.history: list[dict[str, float]] = []
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self._metrics_started = False
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             config.to_yaml(self.out_dir / "config.yaml")
@@ -241,9 +242,27 @@ class Trainer:
         record = {"iteration": self.iteration, **{k: float(v.detach()) for k, v in terms.items()}, **shape}
         self.history.append(record)
         if self.out_dir is not None:
-            with open(self.out_dir / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            self._write_metrics(self.out_dir / "metrics.jsonl", record)
         return record
+
+    def _write_metrics(self, path: Path, record: dict[str, float]) -> None:
+        """Appends ``record`` to ``metrics.jsonl``. The first write of this trainer first drops the
+        file's lines of iterations it is about to redo: a fresh run (or a fold restarted after its job
+        was killed) starts a new file, a resumed one keeps the lines up to its checkpoint's iteration,
+        so the file is always one line per iteration of this run's history."""
+        if not self._metrics_started:
+            self._metrics_started = True
+            kept = []
+            if path.exists() and self.iteration > 1:
+                for line in path.read_text().splitlines():
+                    try:
+                        if int(json.loads(line)["iteration"]) < self.iteration:
+                            kept.append(line + "\n")
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line cut short by a kill: dropped, the iteration is redone
+            path.write_text("".join(kept))
+        with open(path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
 
     def fit(self, iterations: Optional[int] = None) -> MCWES:
         """Train until ``iterations`` iterations are done in total (default ``train.iterations``;

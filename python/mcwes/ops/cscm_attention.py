@@ -46,11 +46,14 @@ later; from 750 to 1000 the two tie on one thread and the fused kernel wins on t
 composite's three ``[B, T, T]`` buffers fit ``COMPOSITE_MAX_BYTES`` (256 MiB); otherwise the fused kernel, so long or
 many videos keep memory O(B·T·D). float64 and CUDA tensors always take the fused kernel. The choice
 is a plain module global read at call time, like :func:`mcwes.ops.set_backend`; a ``torch.compile``
-graph keeps the path it was traced with.
+graph keeps the path it was traced with. Its value at import comes from the environment variable
+``MCWES_CSCM_ATTENTION_PATH`` when set (one of :data:`PATHS`), so that worker processes (the
+launcher's jobs, DataLoader workers) take the same path as the process that started them.
 """
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 
@@ -61,7 +64,7 @@ OP = "cscm_attention"
 
 __all__ = [
     "cscm_attention", "cscm_attention_torch", "cscm_attention_path", "set_cscm_attention_path",
-    "get_cscm_attention_path", "PATHS",
+    "get_cscm_attention_path", "PATHS", "PATH_ENV",
 ]
 
 #: The values of :func:`set_cscm_attention_path`.
@@ -73,7 +76,20 @@ COMPOSITE_MAX_T_GRAD = 640
 #: while its three [B, T, T] buffers take at most this many bytes.
 COMPOSITE_MAX_BYTES = 256 * 2**20
 
-_path = "auto"
+#: The environment variable that sets the path at import (one of PATHS; unset or empty: "auto").
+PATH_ENV = "MCWES_CSCM_ATTENTION_PATH"
+
+
+def _path_from_environment() -> str:
+    value = os.environ.get(PATH_ENV, "").strip().lower()
+    if value == "":
+        return "auto"
+    if value not in PATHS:
+        raise ValueError(f"mcwes: environment variable {PATH_ENV}: expected one of {PATHS}, got {value!r}")
+    return value
+
+
+_path = _path_from_environment()
 
 
 def set_cscm_attention_path(path: str) -> None:
