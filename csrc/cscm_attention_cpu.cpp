@@ -19,6 +19,7 @@
 #include "cpu_gemm.h"
 #include "mcwes/kernels/cscm_attention.h"
 #include "mcwes/ops.h"
+#include "parallel.h"
 
 #if defined(MCWES_OPENMP)
 #include <omp.h>
@@ -79,37 +80,6 @@ struct Aligned64 {
 template <typename T>
 using AVec = std::vector<T, Aligned64<T>>;
 
-struct Team {
-  int tid = 0, size = 1;
-};
-
-// Runs body(Team) on `threads` threads (one region, so `omp for` and barriers work inside).
-template <typename F>
-void in_team(int threads, bool parallel, F&& body) {
-#if defined(MCWES_OPENMP)
-  if (parallel && threads > 1) {
-#pragma omp parallel num_threads(threads)
-    body(Team{omp_get_thread_num(), omp_get_num_threads()});
-    return;
-  }
-#endif
-  body(Team{0, 1});
-}
-
-// Work-shared loop over [0, n) inside a team region. Round-robin (static, 1): pair rows have
-// unequal costs, falling with I, and a fixed assignment keeps the sums deterministic.
-template <typename F>
-void team_for(const Team& team, int64_t n, F&& body) {
-#if defined(MCWES_OPENMP)
-  if (team.size > 1) {
-#pragma omp for schedule(static, 1)
-    for (int64_t i = 0; i < n; ++i) body(i);
-    return;
-  }
-#endif
-  for (int64_t i = 0; i < n; ++i) body(i);
-}
-
 // Row block of the t-th pair row a team deals out: block I costs nb − I tile pairs, so rows go in
 // boustrophedon rounds (0, 1 | 3, 2 | 4, 5 | ...) that give each thread about the same number of pairs
 // (round-robin in order leaves thread 0 up to one row per round ahead). A fixed map: deterministic.
@@ -117,15 +87,6 @@ inline int64_t snake_row(int64_t t, int64_t nb, int size) {
   const int64_t round = t / size, pos = t % size, first = round * size;
   if (round % 2 == 0 || first + size > nb) return t;
   return first + (size - 1 - pos);
-}
-
-// Barrier of a team region (nothing for a one-thread team, which may run inside a worksharing loop).
-inline void team_barrier(const Team& team) {
-#if defined(MCWES_OPENMP)
-  if (team.size > 1) {
-#pragma omp barrier
-  }
-#endif
 }
 
 // Runs video(team, b, ws) for every video b. With at least as many videos as threads, each thread
@@ -628,7 +589,7 @@ void fwd_impl(const View& q, const View& lengths, double scale_d, const View& ou
   };
   for_videos(B, threads, make_ws, prepare, [&](Team team, int64_t b, Ws& ws) {
     const int64_t L = ws.pk.L;
-    FwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
+    FwdState<T>& st = ws.states[static_cast<size_t>(team.id)];
     if (L > 0) {
       pack_rows(team, qs, b, ws.pk);
       st.reset(L, D);
@@ -732,7 +693,7 @@ void bwd_impl(const View& grad_out, const View& q, const View& out, const View& 
   };
   for_videos(B, threads, make_ws, prepare, [&](Team team, int64_t b, Ws& ws) {
     const int64_t L = ws.pq.L;
-    BwdState<T>& st = ws.states[static_cast<size_t>(team.tid)];
+    BwdState<T>& st = ws.states[static_cast<size_t>(team.id)];
     if (L > 0) {
       pack_rows(team, qs, b, ws.pq);
       pack_rows(team, gs, b, ws.pdo);

@@ -22,6 +22,7 @@
 
 #include "mcwes/kernels/tvl1_flow.h"
 #include "mcwes/ops.h"
+#include "parallel.h"
 
 #if defined(MCWES_OPENMP)
 #include <omp.h>
@@ -79,21 +80,6 @@ std::vector<Level> pyramid_levels(int h, int w, const Params& prm) {
 }
 
 // A team of threads sharing one pair: thread `id` of `size` owns rows [lo, hi) of each level.
-struct Team {
-  int id = 0, size = 1;
-  void band(int h, int* lo, int* hi) const {
-    *lo = static_cast<int>(static_cast<int64_t>(h) * id / size);
-    *hi = static_cast<int>(static_cast<int64_t>(h) * (id + 1) / size);
-  }
-  void sync() const {
-#if defined(MCWES_OPENMP)
-    if (size > 1) {
-#pragma omp barrier
-    }
-#endif
-  }
-};
-
 constexpr int kMedBlock = 16;  // pixels per vector of the median network
 
 // Floats of median scratch per thread: up to kMaxMedian padded rows (see median_row).
@@ -836,13 +822,9 @@ void tvl1_flow_fwd_cpu(const View& prev, const View& next, const View& out, doub
   if (team_mode) {
     Scratch S;
     S.allocate(H, W, pyramid_area, comps, nt, k_med > 0);
-#if defined(MCWES_OPENMP)
-#pragma omp parallel num_threads(nt)
-    {
-      Team team{omp_get_thread_num(), omp_get_num_threads()};
+    in_team(nt, true, [&](Team team) {
       for (int64_t n = 0; n < N; ++n) solve_pair(prm, kern, S, prev, next, out, n, team);
-    }
-#endif
+    });
     return;
   }
   const int slots = static_cast<int>(std::min<int64_t>(nt, N));
