@@ -35,10 +35,11 @@ def _check(q: torch.Tensor, lengths=None, scale: float = 1.0, grad_tol: dict | N
 
 
 @st.composite
-def _cases(draw):
+def _cases(draw, max_t: int = 150, max_d: int = 40):
+    """(B, T, D, lengths, dtype, scale, seed) of a random cscm_attention call (also used by the path tests)."""
     B = draw(st.integers(0, 3))
-    T = draw(st.integers(0, 150))
-    D = draw(st.integers(0, 40))
+    T = draw(st.integers(0, max_t))
+    D = draw(st.integers(0, max_d))
     lengths = torch.tensor([draw(st.integers(0, T)) for _ in range(B)], dtype=torch.int64)
     dtype = draw(st.sampled_from([torch.float64, torch.float32]))
     scale = draw(st.sampled_from([1.0, 0.25, -0.5]))

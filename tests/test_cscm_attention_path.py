@@ -10,10 +10,10 @@ import sys
 import pytest
 import torch
 from hypothesis import given
-from hypothesis import strategies as st
 
 import mcwes
 from conftest import TOL, assert_close
+from test_cscm_attention import _cases as attention_cases
 from mcwes import reference
 from mcwes.ops import cscm_attention, cscm_attention_path, get_cscm_attention_path, set_cscm_attention_path
 
@@ -26,16 +26,8 @@ def _tol(dtype: torch.dtype) -> dict:
     return F32 if dtype == torch.float32 else TOL[dtype]
 
 
-@st.composite
-def _cases(draw):
-    B = draw(st.integers(0, 3))
-    T = draw(st.integers(0, 90))
-    D = draw(st.integers(0, 24))
-    lengths = torch.tensor([draw(st.integers(0, T)) for _ in range(B)], dtype=torch.int64)
-    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
-    scale = draw(st.sampled_from([1.0, 0.25, -0.5]))
-    seed = draw(st.integers(0, 2**31 - 1))
-    return B, T, D, lengths, dtype, scale, seed
+def _cases():
+    return attention_cases(max_t=90, max_d=24)
 
 
 @pytest.mark.parametrize("path", ["fused", "composite"])
