@@ -813,11 +813,11 @@ void tvl1_flow_fwd_cpu(const View& prev, const View& next, const View& out, doub
   nt = 1;
 #endif
   // Fewer pairs than threads: teams split each pair's rows (one barrier per iteration). row_split:
-  // 1 always, 0 never, -1 from 256×256 pixels on, where a band's work per iteration (tens of µs)
+  // 1 always, 0 never, -1 from 192×192 pixels on, where a band's work per iteration (tens of µs)
   // dwarfs a barrier. A barrier waits for every thread of the team, so on a machine with more busy
   // threads than cores a team is slower than one thread: there, pass batches (N >= threads).
   const int64_t area = static_cast<int64_t>(H) * W;
-  const bool split = row_split > 0 || (row_split < 0 && area >= 256 * 256);
+  const bool split = row_split > 0 || (row_split < 0 && area >= 192 * 192);
   const bool team_mode = split && nt > 1 && N < nt && H >= 2 * nt;
   if (team_mode) {
     Scratch S;

@@ -27,7 +27,7 @@ __all__ = ["tvl1_flow"]
 _FRAME_DTYPES = (torch.float32, torch.uint8)
 
 # CPU, fewer pairs than threads: split each pair's rows among the threads (1), never (0), or from
-# 256×256 pixels on (-1, the default). Tests set it to exercise both paths; the results are bit for
+# 192×192 pixels on (-1, the default). Tests set it to exercise both paths; the results are bit for
 # bit those of one thread. The threads of a team meet at a barrier after every inner iteration
 # (thousands per pair). On cores of its own that pays: on a quiet 2-core AMD EPYC, one 400² pair took
 # 35 ms wall split against 63 ms on one thread (AVX-512 path; AVX2: 45 vs 68 ms), for 10–30 % more
