@@ -24,12 +24,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from ._atomic import atomic_write_json
 from .config import LOSS_NAMES, Config
 from .launch import LaunchOptions, Unit, UnitFailed, run_units
 
@@ -129,10 +129,7 @@ def _cell_unit(features: str, annotations: str, config: Config, directory: str) 
     o = ev.counts["overall"]
     metrics = {"f1_me_05": ev.f1_me_05, "f1_me_10": ev.f1_me_10, "f1_me_p": ev.f1_me_p, "recall": o.recall,
                "precision": o.precision, "f1": o.f1}
-    done = Path(directory) / "done.json"
-    tmp = done.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2))
-    os.replace(tmp, done)
+    atomic_write_json(Path(directory) / "done.json", metrics, indent=2)
     return metrics
 
 

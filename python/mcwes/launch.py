@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from ._atomic import atomic_write_json
 from .config import Config
 
 __all__ = ["LaunchOptions", "UnitFailed", "Unit", "run_units", "loso", "extract", "merge_extraction", "LAUNCHERS"]
@@ -383,13 +384,6 @@ def _read_manifest(path: Path) -> dict[str, Any]:
                          "overwrite=True (--overwrite)") from exc
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """``path`` replaced at once (a reader sees the old file or the new one, never half of one)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def _manifests(out: Path) -> list[Path]:
     from .extract.run import MANIFEST
 
@@ -415,7 +409,7 @@ def merge_extraction(out: Union[str, Path], order: Sequence[str] = ()) -> dict[s
     ranked = {v: i for i, v in enumerate(order)}
     merged["videos"] = dict(sorted(videos.items(), key=lambda kv: (ranked.get(kv[0], len(ranked)), kv[0])))
     merged["shards"] = [str(p.relative_to(out)) for p in _manifests(out) if p.parent.name == SHARDS]
-    _write_json(out / MANIFEST, merged)
+    atomic_write_json(out / MANIFEST, merged)
     return merged
 
 

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import torch
 
+from .._atomic import atomic_write, atomic_write_json
 from ..data.features import video_id
 from .frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .i3d import I3dNet, fuse_i3d, load_i3d, resolve_weights, sha256_file
@@ -105,18 +105,6 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def output_files(out: Path, v: VideoInput, layout: str) -> list[Path]:
     if layout == "npy":
         return [out / f"{v.video}.npy"]
@@ -127,11 +115,11 @@ def output_files(out: Path, v: VideoInput, layout: str) -> list[Path]:
 def _write(out: Path, v: VideoInput, r: VideoFeatures, layout: str) -> list[Path]:
     files = output_files(out, v, layout)
     if layout == "npy":
-        _atomic_write(files[0], lambda f: np.save(f, r.features))
+        atomic_write(files[0], lambda f: np.save(f, r.features))
         return files
     d = r.features.shape[1] // 2
     for path, part in zip(files, (r.features[:, :d], r.features[:, d:])):
-        _atomic_write(path, lambda f, part=part: np.savez(f, feature=part[None], frame_cnt=np.int64(r.frame_cnt),
+        atomic_write(path, lambda f, part=part: np.savez(f, feature=part[None], frame_cnt=np.int64(r.frame_cnt),
                                                           video_name=np.str_(v.stem)))
     return files
 
@@ -193,9 +181,9 @@ def extract(inputs: Sequence[str | os.PathLike] | str | os.PathLike, out: str | 
             "total_seconds": round(time.perf_counter() - t0, 3)}
         if r.gaps:
             done[v.video]["warning"] = f"{len(r.gaps)} missing frames filled with the previous frame"
-        _atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+        atomic_write_json(manifest_path, manifest)
     if not manifest_path.exists():
-        _atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+        atomic_write_json(manifest_path, manifest)
     return manifest
 
 
