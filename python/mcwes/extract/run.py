@@ -10,7 +10,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 import torch
@@ -118,9 +118,14 @@ def _write(out: Path, v: VideoInput, r: VideoFeatures, layout: str) -> list[Path
         atomic_write(files[0], lambda f: np.save(f, r.features))
         return files
     d = r.features.shape[1] // 2
+
+    def npz(part: np.ndarray) -> Callable[[IO[bytes]], None]:
+        def write(f: IO[bytes]) -> None:
+            np.savez(f, feature=part[None], frame_cnt=np.int64(r.frame_cnt), video_name=np.str_(v.stem))
+        return write
+
     for path, part in zip(files, (r.features[:, :d], r.features[:, d:])):
-        atomic_write(path, lambda f, part=part: np.savez(f, feature=part[None], frame_cnt=np.int64(r.frame_cnt),
-                                                          video_name=np.str_(v.stem)))
+        atomic_write(path, npz(part))
     return files
 
 
