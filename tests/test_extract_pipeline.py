@@ -18,7 +18,7 @@ import mcwes
 from mcwes import Config, MCWES
 from mcwes.cli import main
 from mcwes.data import SpottingDataset, open_features
-from mcwes.extract import PRESETS, extract, extract_video, spot_video
+from mcwes.extract import PRESETS, extract, extract_video, open_frames, spot_video
 from mcwes.extract import run as run_module
 from mcwes.extract import synthetic as S
 from mcwes.extract.flow import flow_to_i3d
@@ -165,6 +165,32 @@ def test_bad_inputs(tmp_path, nets, weights, monkeypatch):  # noqa: F811
         (tmp_path / "nothing").mkdir()
         (tmp_path / "nothing" / "readme.txt").write_text("x")
         extract(tmp_path / "nothing", tmp_path / "o", small(), rgb_weights=weights["rgb"], flow_weights=weights["flow"])
+
+
+def test_a_video_that_changes_frame_size_mid_stream_is_an_error(tmp_path, nets, weights, capsys):  # noqa: F811
+    """A stream may change resolution mid-way (two H.264 streams concatenated, MJPEG of mixed sizes):
+    one crop and one flow field need one size, so this is an error naming both sizes and the frame,
+    not features of a mis-cropped tail; `extract` stops with it and writes no features for the video."""
+    rgb, flow = nets
+    first = S.synthetic_video(12, 32, seed=4).frames  # sizes of different macroblock counts: FFmpeg's H.264
+    second = S.synthetic_video(12, 48, seed=5).frames  # decoder keeps the first size when only the cropping changes
+    parts = [S.write_video(first, tmp_path / "a.h264"), S.write_video(second, tmp_path / "b.h264")]
+    video = tmp_path / "resized.h264"
+    video.write_bytes(b"".join(p.read_bytes() for p in parts))
+    assert [f.shape for f in open_frames(parts[0])][-1] == (32, 32, 3)
+    with pytest.raises(ValueError, match=r"resized\.h264: frames differ in size: frame 0 is 32x32 but frame 12 is 48x48"):
+        list(open_frames(video))
+    with pytest.raises(ValueError, match=r"frame 0 is 32x32 but frame 12 is 48x48"):
+        extract_video(video, small(), rgb, flow)
+    assert "resized.h264: failed after: " in capsys.readouterr().err  # not "done"
+    mjpeg = tmp_path / "mixed.mjpeg"  # a raw MJPEG stream: each frame its own JPEG, of its own size
+    with mjpeg.open("wb") as f:
+        for frame in [*first[:3], *second[:2]]:
+            Image.fromarray(frame).save(f, format="JPEG", quality=95)
+    with pytest.raises(ValueError, match=r"mixed\.mjpeg: frames differ in size: frame 0 is 32x32 but frame 3 is 48x48"):
+        extract(mjpeg, tmp_path / "out", small(), rgb_weights=weights["rgb"], flow_weights=weights["flow"],
+                progress=False)
+    assert not list((tmp_path / "out").glob("*.npy"))
 
 
 def test_samm_lv_windows_of_32(tmp_path, nets):  # noqa: F811

@@ -50,7 +50,8 @@ class FrameSource:
     _files: list[Path | None] = field(default_factory=list, repr=False)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        """Every source frame as uint8 ``[H, W, 3]`` RGB, in order (gaps filled)."""
+        """Every source frame as uint8 ``[H, W, 3]`` RGB, in order (gaps filled). A frame whose size
+        differs from the first frame's raises ``ValueError`` naming both."""
         return self._iter_video() if self.kind == "video" else self._iter_folder()
 
     def frames(self, steps: Sequence[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -72,8 +73,17 @@ class FrameSource:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
-                for frame in container.decode(stream):
-                    yield frame.to_ndarray(format="rgb24")
+                shape = None
+                for i, frame in enumerate(container.decode(stream)):
+                    rgb = frame.to_ndarray(format="rgb24")
+                    if shape is None:
+                        shape = rgb.shape
+                    elif rgb.shape != shape:  # a stream may change resolution mid-way (concatenated H.264, MJPEG)
+                        raise ValueError(f"mcwes.extract: {self.path}: frames differ in size: frame 0 is "
+                                         f"{shape[1]}x{shape[0]} but frame {i} is {rgb.shape[1]}x{rgb.shape[0]} "
+                                         "(one crop and one flow field need one frame size; re-encode the video "
+                                         "at a single size)")
+                    yield rgb
         except av.error.FFmpegError as exc:
             raise ValueError(f"mcwes.extract: cannot decode {self.path}: {exc}") from exc
 

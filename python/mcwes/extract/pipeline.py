@@ -97,11 +97,11 @@ class Progress:
         print(f"{self.name}: {head}, {self.counts['flow pairs']} flow pairs, {self.counts['windows']} windows",
               file=sys.stderr, flush=True)
 
-    def close(self) -> None:
+    def close(self, ok: bool = True) -> None:
         for bar in self.bars.values():
             bar.close()
         if self.enabled and not self.tty:
-            self._line(f"done: {self.counts['frames']} frames")
+            self._line(f"{'done' if ok else 'failed after'}: {self.counts['frames']} frames")
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -138,8 +138,10 @@ def extract_video(source: str | Path | FrameSource, options: ExtractOptions, rgb
     prog = Progress(name, _kept_count(src.n_frames, options.frame_steps), progress)
     try:
         feats, index, n_src, box = _stream(src, options, rgb_net, flow_net, flow_fn, clock, prog, name)
-    finally:
-        prog.close()
+    except BaseException:
+        prog.close(ok=False)
+        raise
+    prog.close()
     fps = float(src.fps or options.fps)
     if options.frame_steps:
         fps = fps * len(options.frame_steps) / sum(options.frame_steps)
@@ -199,19 +201,13 @@ def _stream(src: FrameSource, opts: ExtractOptions, rgb_net: I3dNet, flow_net: I
     out_rgb: list[np.ndarray] = []
     out_flow: list[np.ndarray] = []
     carry: tuple[np.ndarray, np.ndarray] | None = None  # (rgb crop, gray) of the last frame of the previous piece
-    shape = None
     while True:
         # A piece of FLOW_PAIRS frames at a time: the crops, gray frames and float flow in memory at
         # once are bounded by it, whatever the video's length, window or batch size.
         raw = list(itertools.islice(frames, FLOW_PAIRS))
         t = clock.start()
         crops, grays = [], []
-        for i, frame in raw:
-            if shape is None:
-                shape = frame.shape
-            elif frame.shape != shape:
-                raise ValueError(f"mcwes.extract: {src.path}: frame {i} is {frame.shape[1]}x{frame.shape[0]}, "
-                                 f"the first was {shape[1]}x{shape[0]}")
+        for i, frame in raw:  # one frame size throughout: FrameSource checks it
             c = apply_box(frame, box)
             crops.append(c)
             grays.append(_gray(c))
