@@ -145,6 +145,28 @@ def time_once(fn: Callable[[], object], repeat: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def alternating_medians(contenders: dict[str, Callable[[int], object]], n_inputs: int, rounds: int,
+                        device: str = "cpu") -> dict[str, float]:
+    """Median seconds of one call per contender, for whole pipelines too slow for blocked timing: every
+    round calls each contender once on the round's input set (fn(i), i rotating over n_inputs), in an
+    order that alternates round by round, after one warm-up call each. On a shared machine a burst of
+    load then hits both contenders alike instead of whichever was being timed at the moment."""
+    names = list(contenders)
+    for name in names:
+        contenders[name](0)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            contenders[name](r % n_inputs)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+
+
 def write_rows(path: str, rows: list[dict], device: str = "cpu") -> None:
     """Writes one JSON line per row, each with machine(device)'s facts (a row's own keys win)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

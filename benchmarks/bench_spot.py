@@ -5,7 +5,9 @@ reference post-processing, and the share of spot's time spent in post-processing
     python benchmarks/bench_spot.py [--quick] [--threads N] [--device cuda]
 
 Correctness first: the two paths give the same proposals (same frames; scores within float32 noise)
-on the smallest batch. The weights are random (a trained model has the same cost).
+on the smallest batch. The weights are random (a trained model has the same cost). Timing: the two
+paths alternate call by call on three rotating input sets (median of 7 rounds, 11 without --quick, 3
+for 64 videos), so load bursts on a shared machine hit both alike.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from mcwes import Config, MCWES, reference
 from mcwes.losses import suppressed_tcam, video_logits
 from mcwes.proposals import CLASSES, Proposal, duration_label, snippets_to_frames
 
-from _common import describe, machine, median_seconds, parser, print_table, set_threads, time_once, write_rows
+from _common import alternating_medians, describe, machine, median_seconds, parser, print_table, set_threads, write_rows
 
 T, D = 368, 1024
 
@@ -60,7 +62,7 @@ def postprocess_seconds(model: MCWES, x: torch.Tensor, config: Config, min_run_t
 def main() -> None:
     p = parser("spot", threads=None)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--min-run-time", type=float, default=1.0)
+    p.add_argument("--min-run-time", type=float, default=1.0, help="blocked timing of the post-processing step alone")
     args = p.parse_args()
     set_threads(args.threads)
     print(describe(args.device))
@@ -79,10 +81,12 @@ def main() -> None:
 
     rows, meta = [], machine(args.device)
     for B in [1, 10] if args.quick else [1, 10, 64]:
-        videos = [rng.standard_normal((T, 2 * D)).astype(np.float32) for _ in range(B)]
-        x = torch.from_numpy(np.stack(videos)).to(args.device)
-        t_ours = median_seconds(lambda: mcwes.spot(videos, model), args.min_run_time, args.device)
-        t_plain = time_once(lambda: plain_spot(plain, videos, config), repeat=1 if B > 10 else 3)
+        sets = [[rng.standard_normal((T, 2 * D)).astype(np.float32) for _ in range(B)] for _ in range(3)]
+        x = torch.from_numpy(np.stack(sets[0])).to(args.device)
+        rounds = 3 if B > 10 else 7 if args.quick else 11
+        t = alternating_medians({"mcwes": lambda i: mcwes.spot(sets[i], model),
+                                 "plain": lambda i: plain_spot(plain, sets[i], config)}, len(sets), rounds, args.device)
+        t_ours, t_plain = t["mcwes"], t["plain"]
         t_post = postprocess_seconds(model, x, config, 0.2, args.device)
         rows.append({"op": "spot", "device": args.device, "B": B, "T": T, "D": D, "mcwes_ms": t_ours * 1e3,
                      "plain_ms": t_plain * 1e3, "speedup": t_plain / t_ours, "videos_per_s": B / t_ours,
