@@ -8,7 +8,7 @@ unpadded video), every mean is over valid steps, the attention masks padded keys
 is 0 at padded positions.
 
 Two interchangeable implementations of the attention of eq. 3 (the only kernel inside the network):
-the compiled op and its plain-PyTorch ``softmax(s·QQᵀ)Q`` (``mcwes.ops.cscm_attention_torch``),
+the compiled op and its plain-PyTorch ``softmax(s·QQᵀ)Q`` (``cscm_attention_torch`` in ``mcwes/ops/cscm_attention.py``),
 chosen by the one switch ``mcwes.ops.set_backend`` / ``use_backend``. ``kernels=True``/``False`` pins a
 model to one of them (``model.kernels`` can be flipped at any time; None, the default, follows the
 switch); the losses take the same argument (:func:`mcwes.losses.mcwes_losses`).

@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+from mcwes.data.facts import DATASETS
+
 __all__ = ["ExtractOptions", "PRESETS", "TVL1Params"]
 
 FLOW_BACKENDS = ("auto", "mcwes", "opencv")
@@ -125,12 +127,17 @@ class ExtractOptions:
         return d
 
 
+def _snippets(dataset: str) -> ExtractOptions:
+    """Non-overlapping snippets of the dataset's g frames at its native fps, as MC-WES assumes
+    (casme2 / casme3: 8 frames at 30 fps; samm_lv: 32 at 200; mcwes.data.facts)."""
+    facts = DATASETS[dataset]
+    return ExtractOptions(window=facts.snippet_frames, stride=facts.snippet_frames, fps=facts.fps)
+
+
 PRESETS: dict[str, ExtractOptions] = {
-    # Non-overlapping 8-frame snippets at 30 fps, as MC-WES assumes (g = 8).
-    "casme2": ExtractOptions(window=8, stride=8, fps=30.0),
-    "casme3": ExtractOptions(window=8, stride=8, fps=30.0),
-    # Non-overlapping 32-frame snippets at the native 200 fps (g = 32).
-    "samm_lv": ExtractOptions(window=32, stride=32, fps=200.0),
+    "casme2": _snippets("casme2"),
+    "casme3": _snippets("casme3"),
+    "samm_lv": _snippets("samm_lv"),
     # The authors' released features: 8-frame windows at stride 2, flow through uint8 JPEG at bound 15.
     # For SAMM-LV add frame_steps=(6, 7, 7) (200 → ~30 fps), as their tools do.
     "lgsnet": ExtractOptions(window=8, stride=2, fps=30.0, flow_jpeg=True),

@@ -29,7 +29,7 @@ def duration_mask(
     Args:
         a: ``[B, T]`` float32/float64 attention (any strides), CPU or CUDA.
         lengths: ``[B]`` valid lengths in ``[0, T]`` (None: all ``T``).
-        eta: window length >= 1 (default 2, docs/method.md §3).
+        eta: window length >= 1 (the presets: 2, docs/method.md §3).
         omega_l, omega_u: finite band factors (casme2: 1.2, 1.4).
 
     Returns:
@@ -75,7 +75,7 @@ def _(a: torch.Tensor, lengths: torch.Tensor, eta: int, omega_l: float, omega_u:
 
 @torch.no_grad()
 def duration_mask_torch(
-    a: torch.Tensor, lengths: object = None, *, eta: int = 2, omega_l: float = 1.2, omega_u: float = 1.4
+    a: torch.Tensor, lengths: object = None, *, eta: int, omega_l: float, omega_u: float
 ) -> torch.Tensor:
     """The plain-PyTorch fallback (cumulative sums for the moving average of eq. 9): ``[B, T]`` of a's
     dtype, 0/1, padding 0, no gradient. Same arguments, no checks."""
