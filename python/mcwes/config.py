@@ -97,10 +97,10 @@ class ModelConfig:
 class DataConfig:
     """How features relate to frames (docs/method.md §1, §8)."""
 
-    #: Frames per second of the videos (CAS(ME)^2 and CAS(ME)^3: 30, SAMM-LV: 200).
-    fps: float = 30.0
-    #: g, frames per feature snippet: snippet i covers frames [i·g, (i+1)·g − 1].
-    snippet_frames: int = 8
+    #: Frames per second of the videos (CAS(ME)^2 and CAS(ME)^3: 30, SAMM-LV: 200; mcwes.data.facts).
+    fps: float = _DATA["casme2"].fps
+    #: g, frames per feature snippet: snippet i covers frames [i·g, (i+1)·g − 1] (casme2: 8).
+    snippet_frames: int = _DATA["casme2"].snippet_frames
     #: Snippets every training video is resampled to (CO2-Net random_perturb).
     train_snippets: int = 250
 

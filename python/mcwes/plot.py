@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .data.facts import DATASETS
 from .proposals import CLASSES, Proposal
 
 __all__ = ["plot_video", "plot_videos", "CLASS_COLORS"]
@@ -49,8 +50,8 @@ def plot_video(
     ground_truth: Iterable[Any] | Any = (),
     proposals: Iterable[Any] | Any = (),
     *,
-    fps: float = 30.0,
-    snippet_frames: int = 8,
+    fps: float = DATASETS["casme2"].fps,
+    snippet_frames: int = DATASETS["casme2"].snippet_frames,
     title: str | None = None,
     seconds: bool = False,
 ) -> Path:

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from mcwes.data.facts import DATASETS
+
 log = logging.getLogger(__name__)
 
 
@@ -53,9 +55,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         checks.output_file(args.out, "mcwes evaluate", "--out")
     ground_truth, implied_fps = _load_ground_truth(args.annotations, args.fps)
-    fps = args.fps if args.fps is not None else implied_fps if implied_fps is not None else 30.0
+    default_fps = DATASETS["casme2"].fps
+    fps = args.fps if args.fps is not None else implied_fps if implied_fps is not None else default_fps
     if args.fps is None and implied_fps is None:
-        log.info("no --fps given and none implied by the annotations: using 30")
+        log.info("no --fps given and none implied by the annotations: using %g (CAS(ME)^2's)", default_fps)
     predictions = read_proposals_csv(args.predictions, fps=fps)
     result = evaluate(predictions, ground_truth, fps=fps, matching=args.matching,
                       score_threshold=args.score_threshold, ap=not args.no_ap)
