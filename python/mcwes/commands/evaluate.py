@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mcwes.data.facts import DATASETS
+from ..data.facts import DATASETS
 
 log = logging.getLogger(__name__)
 

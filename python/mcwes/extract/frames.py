@@ -52,7 +52,15 @@ class FrameSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         """Every source frame as uint8 ``[H, W, 3]`` RGB, in order (gaps filled). A frame whose size
         differs from the first frame's raises ``ValueError`` naming both."""
-        return self._iter_video() if self.kind == "video" else self._iter_folder()
+        shape, first = None, ""
+        for label, frame in self._iter_video() if self.kind == "video" else self._iter_folder():
+            if shape is None:
+                shape, first = frame.shape, label
+            elif frame.shape != shape:  # a folder of mixed images, or a stream that changes resolution mid-way
+                raise ValueError(f"mcwes.extract: {self.path}: frames differ in size: {first} is {shape[1]}x{shape[0]} "
+                                 f"but {label} is {frame.shape[1]}x{frame.shape[0]} (one crop and one flow field "
+                                 "need one frame size)")
+            yield frame
 
     def frames(self, steps: Sequence[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """``(source index, frame)`` of the frames kept by ``steps`` (kept: 0, s0, s0 + s1, … cycling the steps)."""
@@ -66,35 +74,26 @@ class FrameSource:
                 nxt += next(cycle)
         self.n_frames = count  # exact now (a container's count is only a hint)
 
-    def _iter_video(self) -> Iterator[np.ndarray]:
+    def _iter_video(self) -> Iterator[tuple[str, np.ndarray]]:
+        """``(label, frame)``: "frame <i>" and the decoded frame."""
         import av  # noqa: PLC0415 (optional dependency)
 
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
-                shape = None
                 for i, frame in enumerate(container.decode(stream)):
-                    rgb = frame.to_ndarray(format="rgb24")
-                    if shape is None:
-                        shape = rgb.shape
-                    elif rgb.shape != shape:  # a stream may change resolution mid-way (concatenated H.264, MJPEG)
-                        raise ValueError(f"mcwes.extract: {self.path}: frames differ in size: frame 0 is "
-                                         f"{shape[1]}x{shape[0]} but frame {i} is {rgb.shape[1]}x{rgb.shape[0]} "
-                                         "(one crop and one flow field need one frame size; re-encode the video "
-                                         "at a single size)")
-                    yield rgb
+                    yield f"frame {i}", frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as exc:
             raise ValueError(f"mcwes.extract: cannot decode {self.path}: {exc}") from exc
 
-    def _iter_folder(self) -> Iterator[np.ndarray]:
+    def _iter_folder(self) -> Iterator[tuple[str, np.ndarray]]:
+        """``(label, frame)``: the image's file name and its pixels (a gap: the previous frame again)."""
         from PIL import Image  # noqa: PLC0415
 
-        shape = None
-        prev: np.ndarray | None = None
-        first = self._files[0]
+        prev: tuple[str, np.ndarray] | None = None
         for f in self._files:
-            if f is None:  # a gap: the previous frame again (the first file always exists)
+            if f is None:  # a gap (the first file always exists)
                 assert prev is not None
                 yield prev
                 continue
@@ -103,13 +102,8 @@ class FrameSource:
                     frame = np.asarray(im.convert("RGB"))
             except Exception as exc:
                 raise ValueError(f"mcwes.extract: cannot read frame image {f}: {exc}") from exc
-            if shape is None:
-                shape = frame.shape
-            elif frame.shape != shape:
-                raise ValueError(f"mcwes.extract: {self.path}: frames differ in size: {first.name if first else '?'} is "
-                                 f"{shape[1]}x{shape[0]} but {f.name} is {frame.shape[1]}x{frame.shape[0]}")
-            prev = frame
-            yield frame
+            prev = (f.name, frame)
+            yield prev
 
 
 def open_frames(path: str | Path) -> FrameSource:

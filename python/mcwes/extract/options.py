@@ -5,7 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from mcwes.data.facts import DATASETS
+from ..data.facts import DATASETS
 
 __all__ = ["ExtractOptions", "PRESETS", "TVL1Params"]
 
